@@ -1,0 +1,166 @@
+"""zoo: a Keras/TensorFlow model zoo built from plain-data recipes.
+
+Importing ``zoo`` and listing or describing models never imports TensorFlow.
+
+Example:
+    >>> import zoo
+    >>> zoo.list("cnn_*")
+    ['cnn_lstm_fusion', 'cnn_lstm_fusion_tiny']
+    >>> model = zoo.get("cnn_lstm_fusion_tiny", num_classes=5, seed=0)
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from pathlib import Path
+from typing import Any
+
+from zoo import families as _families  # noqa: F401  (registers the built-in families)
+from zoo._errors import (
+    ContractError,
+    DuplicateModelError,
+    OverrideError,
+    RecipeError,
+    UnknownModelError,
+    ZooError,
+)
+from zoo._family import Params, SpecProblem, register_family
+from zoo._registry import REGISTRY, describe_entry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContractError",
+    "DuplicateModelError",
+    "OverrideError",
+    "Params",
+    "RecipeError",
+    "SpecProblem",
+    "UnknownModelError",
+    "ZooError",
+    "add_recipes",
+    "bench",
+    "export",
+    "get",
+    "info",
+    "list",
+    "register_family",
+]
+
+
+def list(pattern: str | None = None, *, tag: str | None = None) -> builtins.list[str]:  # noqa: A001
+    """Names of registered models, sorted; never imports TensorFlow.
+
+    Args:
+        pattern: Optional shell-style pattern, e.g. ``"*fusion*"``.
+        tag: Keep only models whose recipe has this tag.
+
+    Returns:
+        Sorted model names.
+
+    Example:
+        >>> zoo.list("*fusion*", tag="image")
+        ['cnn_lstm_fusion', 'cnn_lstm_fusion_tiny']
+    """
+    return REGISTRY.names(pattern, tag)
+
+
+def info(name: str, **overrides: Any) -> dict[str, Any]:
+    """Describe a model from its recipe (inputs, outputs, params, tags...); no TensorFlow.
+
+    Args:
+        name: Registered model name.
+        **overrides: Parameter overrides, validated as in :func:`get`.
+
+    Returns:
+        Plain data: name, family, description, tags, inputs, outputs, params, formats, source.
+
+    Example:
+        >>> zoo.info("cnn_lstm_fusion", num_classes=5)["outputs"]["probabilities"]["shape"]
+        [5]
+    """
+    entry = REGISTRY.get(name)
+    params, outputs = entry.resolve(overrides)
+    return describe_entry(entry, params, outputs)
+
+
+def get(name: str, *, seed: int | None = None, **overrides: Any) -> Any:
+    """Build a registered model as a compiled Keras functional model.
+
+    Args:
+        name: Registered model name (see :func:`list`).
+        seed: If given, seeds Python, NumPy and the backend
+            (``keras.utils.set_random_seed``) before building, so two builds with the same
+            seed have identical weights.
+        **overrides: Family parameters replacing the recipe's, e.g. ``num_classes=5``.
+
+    Returns:
+        A ``keras.Model`` whose inputs and outputs carry the recipe's names.
+
+    Raises:
+        UnknownModelError: the name is not registered (close names are suggested).
+        OverrideError: an override is unknown or has the wrong type or value.
+
+    Example:
+        >>> model = zoo.get("cnn_lstm_fusion_tiny", num_classes=5, seed=0)
+        >>> model.output["probabilities"].shape
+        (None, 5)
+    """
+    from zoo._build import build
+
+    return build(REGISTRY.get(name), overrides, seed=seed)
+
+
+def add_recipes(path: str | os.PathLike[str]) -> builtins.list[str]:
+    """Register every ``*.toml`` recipe in a folder of your own.
+
+    The folder is validated at once; a bad recipe or a name that is already registered
+    raises and leaves the registry as it was. ``$ZOO_RECIPES_PATH`` does the same for
+    folders listed there.
+
+    Args:
+        path: Folder holding recipe files (file name = model name).
+
+    Returns:
+        The model names the folder added.
+
+    Example:
+        >>> zoo.add_recipes("~/my_recipes")
+        ['my_classifier']
+    """
+    return REGISTRY.add_dir(path)
+
+
+def export(
+    model_or_name: Any,
+    out: str | os.PathLike[str],
+    *,
+    formats: builtins.list[str] | str | None = None,
+    validate: bool = True,
+    seed: int | None = 0,
+    **overrides: Any,
+) -> Any:
+    """Export a model to artifacts under ``out/NAME/``, validated against Keras.
+
+    See :func:`export.export_model` for details (imported lazily).
+
+    Example:
+        >>> zoo.export("cnn_lstm_fusion_tiny", "artifacts/", formats=["saved_model"])
+    """
+    from export import export_model
+
+    return export_model(
+        model_or_name, Path(out), formats=formats, validate=validate, seed=seed, **overrides
+    )
+
+
+def bench(target: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """Time a model across backends; see :func:`benchmarks.run` (imported lazily).
+
+    Example:
+        >>> zoo.bench("cnn_lstm_fusion_tiny", quick=True)
+    """
+    from benchmarks import run
+
+    return run(str(target), **kwargs)

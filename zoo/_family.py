@@ -1,0 +1,90 @@
+"""Model families: a builder function plus the typed parameters it accepts.
+
+A family module declares a :class:`Params` subclass (typed fields with defaults), a
+pure-Python ``outputs`` function that derives the output shapes from the params and
+input specs (so recipes are checked without TensorFlow), and a ``build`` function that
+imports Keras lazily and returns a functional model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from zoo._errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo._recipe import InputSpec
+
+    OutputsFn = Callable[[Any, dict[str, InputSpec]], dict[str, list[int]]]
+    BuildFn = Callable[[Any, dict[str, InputSpec], str], Any]
+
+
+class Params(BaseModel):
+    """Base class of family parameters: strict types, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SpecProblem(Exception):
+    """Raised by a family's ``outputs`` function when the I/O spec does not fit.
+
+    Args:
+        key: Dotted recipe key the problem is about, e.g. ``inputs.tokens.range``.
+        message: What was received, what was expected, how to fix it.
+    """
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered model family."""
+
+    name: str
+    params: type[Params]
+    outputs: OutputsFn
+    build: BuildFn
+    description: str = ""
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(
+    name: str, *, params: type[Params], outputs: OutputsFn, description: str = ""
+) -> Callable[[BuildFn], BuildFn]:
+    """Register a family builder under ``name`` (decorator).
+
+    Args:
+        name: Family name used in recipes (``family = "..."``).
+        params: The :class:`Params` subclass listing accepted parameters.
+        outputs: ``(params, inputs) -> {output name: shape}``; raises
+            :class:`SpecProblem` when the inputs do not suit the family.
+        description: One line shown by ``zoo show``.
+
+    Returns:
+        A decorator that registers and returns the build function.
+
+    Example:
+        >>> @register_family("my_mlp", params=MyParams, outputs=my_outputs)
+        ... def build(params, inputs, name):
+        ...     ...
+    """
+
+    def decorator(build: BuildFn) -> BuildFn:
+        if name in FAMILIES and FAMILIES[name].build is not build:
+            raise ZooError(
+                f"family {name!r} is already registered by {FAMILIES[name].build.__module__}; "
+                "choose another family name."
+            )
+        FAMILIES[name] = Family(name, params, outputs, build, description)
+        return build
+
+    return decorator

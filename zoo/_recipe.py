@@ -1,0 +1,182 @@
+"""Recipe schema, loading and located errors.
+
+A recipe is one TOML file per named model (file name = model name). It is plain
+data: the family that builds it, a description, tags, the I/O contract (named
+inputs and outputs), the family's parameters and the export formats. Loading never
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from zoo._errors import RecipeError, describe, did_you_mean
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
+
+#: Export formats a recipe may declare. ``export.FORMATS`` implements exactly these
+#: (a test keeps the two in step).
+KNOWN_FORMATS: tuple[str, ...] = ("keras", "saved_model")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class InputSpec(_Strict):
+    """One named model input, without the batch axis."""
+
+    shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    dtype: DType = "float32"
+    range: list[float] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="[low, high) of realistic values; used to draw validation inputs.",
+    )
+    description: str = ""
+
+    @field_validator("range")
+    @classmethod
+    def _low_below_high(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"low must be below high, received [{value[0]}, {value[1]}]")
+        return value
+
+
+class OutputSpec(_Strict):
+    """One named model output, without the batch axis."""
+
+    shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    dtype: DType = "float32"
+    description: str = ""
+
+
+class ExportSpec(_Strict):
+    """Which artifact formats this model is exported to (and tested in)."""
+
+    formats: list[Literal[KNOWN_FORMATS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(KNOWN_FORMATS), min_length=1
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"formats must not repeat, received {value}")
+        return value
+
+
+class Recipe(_Strict):
+    """The schema of a recipe file."""
+
+    family: Name
+    description: str = Field(min_length=1)
+    tags: list[Name] = Field(default_factory=list)
+    inputs: dict[Name, InputSpec] = Field(min_length=1)
+    outputs: dict[Name, OutputSpec] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    export: ExportSpec = Field(default_factory=ExportSpec)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into a located :class:`RecipeError`."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(path, [("", f"not valid TOML: {exc}. Fix the syntax at that line.")]) from exc
+    except OSError as exc:
+        raise RecipeError(path, [("", f"cannot read the file: {exc}")]) from exc
+
+
+def parse_recipe(data: dict[str, Any], file: Path | None = None) -> Recipe:
+    """Validate raw recipe data against the schema.
+
+    Args:
+        data: The parsed TOML table.
+        file: Where the data came from, named in errors.
+
+    Returns:
+        The validated recipe (parameters not yet checked against the family).
+
+    Raises:
+        RecipeError: naming the file, the key path, what was received and expected.
+    """
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(file, located_problems(exc, Recipe, data)) from None
+
+
+def located_problems(
+    exc: ValidationError, schema: type[BaseModel], data: Any, prefix: str = ""
+) -> list[tuple[str, str]]:
+    """Turn a pydantic error into ``(key path, message)`` pairs a person can act on."""
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(filter(None, [prefix, *loc]))
+        if err["type"] == "extra_forbidden":
+            allowed = allowed_keys(schema, err["loc"][:-1])
+            msg = f"unknown key {loc[-1]!r}; expected one of: {', '.join(sorted(allowed))}."
+            msg += did_you_mean(loc[-1], allowed)
+        elif err["type"] == "missing":
+            msg = "required key is missing; add it to the recipe."
+        else:
+            expected = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+            msg = f"{expected}; received {describe(_dig(data, err['loc']))}."
+        problems.append((key, msg))
+    return problems
+
+
+def allowed_keys(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names accepted at ``loc`` inside ``schema`` (dict keys are skipped)."""
+    annotation: Any = schema
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            annotation = field.annotation if field else None
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated``/``Optional`` wrappers from a type annotation."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def _dig(data: Any, loc: tuple[Any, ...]) -> Any:
+    """Follow ``loc`` into raw data; return the received value (or ``None``)."""
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list | tuple) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return data
+    return data

@@ -1,0 +1,234 @@
+"""Model registry: name → recipe + family, from recipe folders; no TensorFlow import.
+
+Recipe folders, in order: the built-in ``recipes/`` (shipped in the wheel as
+``zoo/_recipes``), every folder in ``$ZOO_RECIPES_PATH`` (``os.pathsep``-separated)
+and every folder passed to :func:`add_recipes`. A name declared twice fails loudly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from zoo._errors import (
+    DuplicateModelError,
+    OverrideError,
+    RecipeError,
+    UnknownModelError,
+    ZooError,
+    closest,
+    did_you_mean,
+)
+from zoo._family import FAMILIES, Family, Params, SpecProblem
+from zoo._recipe import NAME_PATTERN, InputSpec, OutputSpec, Recipe, located_problems, parse_recipe, read_toml
+
+ENV_VAR = "ZOO_RECIPES_PATH"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered model: its recipe, where it came from and its validated params."""
+
+    name: str
+    source: Path
+    recipe: Recipe
+    family: Family
+    params: Params
+    outputs: dict[str, OutputSpec] = field(default_factory=dict)
+
+    def resolve(self, overrides: dict[str, Any]) -> tuple[Params, dict[str, OutputSpec]]:
+        """Merge ``overrides`` into the recipe params and validate them.
+
+        Returns:
+            The validated params and the output specs they imply.
+
+        Raises:
+            OverrideError: naming the key, what was received and what was expected.
+        """
+        if not overrides:
+            return self.params, self.outputs
+        allowed = self.family.params.model_fields
+        for key in overrides:
+            if key not in allowed:
+                raise OverrideError(
+                    f"{self.name}: unknown parameter {key!r} for family {self.family.name!r}; "
+                    f"expected one of: {', '.join(sorted(allowed))}.{did_you_mean(key, allowed)}"
+                )
+        merged = {**self.recipe.params, **overrides}
+        try:
+            params = self.family.params.model_validate(merged)
+        except ValidationError as exc:
+            lines = [f"{k}: {m}" for k, m in located_problems(exc, self.family.params, merged)]
+            raise OverrideError(
+                f"{self.name}: invalid override\n  " + "\n  ".join(lines)
+                + "\n  Fix the value passed to zoo.get(...) / --set."
+            ) from None
+        try:
+            shapes = self.family.outputs(params, self.recipe.inputs)
+        except SpecProblem as exc:
+            raise OverrideError(f"{self.name}: with overrides {overrides}: {exc}") from None
+        return params, _output_specs(self.recipe, shapes)
+
+
+def _output_specs(recipe: Recipe, shapes: dict[str, list[int]]) -> dict[str, OutputSpec]:
+    return {
+        name: recipe.outputs[name].model_copy(update={"shape": shape})
+        for name, shape in shapes.items()
+    }
+
+
+def load_entry(path: Path) -> Entry:
+    """Load and fully validate one recipe file (schema, family, params, I/O contract)."""
+    name = path.stem
+    if not re.match(NAME_PATTERN, name):
+        raise RecipeError(
+            path,
+            [("", f"file name {path.name!r} is not a valid model name; expected lowercase "
+                  "letters, digits and '_' starting with a letter, e.g. 'my_model.toml'.")],
+        )
+    raw = read_toml(path)
+    recipe = parse_recipe(raw, path)
+    family = FAMILIES.get(recipe.family)
+    if family is None:
+        raise RecipeError(
+            path,
+            [("family", f"unknown family {recipe.family!r}; expected one of: "
+                        f"{', '.join(sorted(FAMILIES))}.{did_you_mean(recipe.family, FAMILIES)}")],
+        )
+    try:
+        params = family.params.model_validate(recipe.params)
+    except ValidationError as exc:
+        raise RecipeError(path, located_problems(exc, family.params, recipe.params, "params")) from None
+    try:
+        shapes = family.outputs(params, recipe.inputs)
+    except SpecProblem as exc:
+        raise RecipeError(path, [(exc.key, exc.message)]) from None
+    problems = []
+    for out_name in sorted(set(shapes) | set(recipe.outputs)):
+        if out_name not in recipe.outputs:
+            problems.append((f"outputs.{out_name}", "missing; the family produces this output."))
+        elif out_name not in shapes:
+            problems.append((f"outputs.{out_name}", f"the family produces no such output; expected "
+                                                    f"one of {sorted(shapes)}."))
+        elif recipe.outputs[out_name].shape != shapes[out_name]:
+            problems.append((f"outputs.{out_name}.shape",
+                             f"expected {shapes[out_name]} from the params, received "
+                             f"{recipe.outputs[out_name].shape}."))
+    if problems:
+        raise RecipeError(path, problems)
+    return Entry(name, path, recipe, family, params, _output_specs(recipe, shapes))
+
+
+def builtin_recipe_dir() -> Path:
+    """The folder of built-in recipes: ``zoo/_recipes`` in a wheel, ``recipes/`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_recipes", here.parent / "recipes"):
+        if candidate.is_dir():
+            return candidate
+    raise ZooError(f"built-in recipes not found next to {here}; reinstall zoo.")
+
+
+class Registry:
+    """All models from the recipe folders, loaded on first use."""
+
+    def __init__(self) -> None:
+        self._extra_dirs: list[Path] = []
+        self._entries: dict[str, Entry] | None = None
+        self._env_seen: str | None = None
+
+    def dirs(self) -> list[Path]:
+        """Recipe folders in lookup order."""
+        env = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+        return [builtin_recipe_dir(), *env, *self._extra_dirs]
+
+    def add_dir(self, path: str | os.PathLike[str]) -> list[str]:
+        """Add a user recipe folder; validates it at once. Returns the names it added."""
+        folder = Path(path).expanduser().resolve()
+        if not folder.is_dir():
+            raise ZooError(
+                f"add_recipes: {str(path)!r} is not a folder; expected a folder of *.toml "
+                "recipe files."
+            )
+        before = set(self.entries())
+        self._extra_dirs.append(folder)
+        self._entries = None
+        try:
+            after = set(self.entries())
+        except ZooError:
+            self._extra_dirs.pop()
+            self._entries = None
+            raise
+        return sorted(after - before)
+
+    def entries(self) -> dict[str, Entry]:
+        """Name → entry for every registered model."""
+        env = os.environ.get(ENV_VAR, "")
+        if self._entries is None or env != self._env_seen:
+            self._entries = self._load()
+            self._env_seen = env
+        return self._entries
+
+    def _load(self) -> dict[str, Entry]:
+        entries: dict[str, Entry] = {}
+        for folder in self.dirs():
+            if not folder.is_dir():
+                raise ZooError(
+                    f"recipe folder {str(folder)!r} (from {ENV_VAR} or add_recipes) does not "
+                    "exist; fix the path or remove it."
+                )
+            for path in sorted(folder.glob("*.toml")):
+                entry = load_entry(path)
+                if entry.name in entries:
+                    raise DuplicateModelError(
+                        f"model {entry.name!r} is declared twice: {entries[entry.name].source} "
+                        f"and {path}; rename one of the files (file name = model name)."
+                    )
+                entries[entry.name] = entry
+        return entries
+
+    def get(self, name: str) -> Entry:
+        """The entry for ``name``, or an :class:`UnknownModelError` with close names."""
+        entries = self.entries()
+        if not isinstance(name, str) or name not in entries:
+            hint = closest(str(name), entries)
+            msg = f"unknown model {name!r}."
+            msg += (" Did you mean " + " or ".join(repr(h) for h in hint) + "?") if hint else ""
+            msg += " Run `zoo list` to see all names."
+            raise UnknownModelError(msg)
+        return entries[name]
+
+    def names(self, pattern: str | None = None, tag: str | None = None) -> list[str]:
+        """Sorted names, filtered by a shell pattern and/or a tag."""
+        return sorted(
+            n for n, e in self.entries().items()
+            if (pattern is None or fnmatch.fnmatchcase(n, pattern))
+            and (tag is None or tag in e.recipe.tags)
+        )
+
+
+REGISTRY = Registry()
+
+
+def describe_entry(entry: Entry, params: Params, outputs: dict[str, OutputSpec]) -> dict[str, Any]:
+    """Plain-data description of a model (what ``zoo.info`` returns)."""
+
+    def spec(s: InputSpec | OutputSpec) -> dict[str, Any]:
+        return s.model_dump(exclude_defaults=False)
+
+    return {
+        "name": entry.name,
+        "family": entry.family.name,
+        "description": entry.recipe.description,
+        "tags": list(entry.recipe.tags),
+        "inputs": {k: spec(v) for k, v in entry.recipe.inputs.items()},
+        "outputs": {k: spec(v) for k, v in outputs.items()},
+        "params": params.model_dump(),
+        "formats": list(entry.recipe.export.formats),
+        "source": str(entry.source),
+    }
