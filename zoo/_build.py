@@ -32,6 +32,7 @@ def check_contract(
 
     Raises:
         ContractError: listing every mismatch.
+
     """
     problems: list[str] = []
     got_in = {t.name: t for t in model.inputs}
@@ -51,7 +52,9 @@ def check_contract(
             if shape != list(spec.shape):
                 problems.append(f"{kind}.{name}.shape: expected {spec.shape}, received {shape}")
             if got[name].dtype != spec.dtype:
-                problems.append(f"{kind}.{name}.dtype: expected {spec.dtype}, received {got[name].dtype}")
+                problems.append(
+                    f"{kind}.{name}.dtype: expected {spec.dtype}, received {got[name].dtype}"
+                )
     if problems:
         raise ContractError(
             f"{where} built a model that breaks its recipe contract:\n  " + "\n  ".join(problems)

@@ -8,7 +8,8 @@ imports TensorFlow.
 
 from __future__ import annotations
 
-import tomllib
+import sys
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +17,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from zoo._errors import RecipeError, describe, did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
@@ -92,7 +98,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(path, [("", f"not valid TOML: {exc}. Fix the syntax at that line.")]) from exc
+        raise RecipeError(
+            path, [("", f"not valid TOML: {exc}. Fix the syntax at that line.")]
+        ) from exc
     except OSError as exc:
         raise RecipeError(path, [("", f"cannot read the file: {exc}")]) from exc
 
@@ -109,6 +117,7 @@ def parse_recipe(data: dict[str, Any], file: Path | None = None) -> Recipe:
 
     Raises:
         RecipeError: naming the file, the key path, what was received and expected.
+
     """
     try:
         return Recipe.model_validate(data)
@@ -131,7 +140,9 @@ def located_problems(
         elif err["type"] == "missing":
             msg = "required key is missing; add it to the recipe."
         else:
-            expected = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+            expected = (
+                err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+            )
             msg = f"{expected}; received {describe(_dig(data, err['loc']))}."
         problems.append((key, msg))
     return problems
@@ -161,7 +172,7 @@ def _unwrap(annotation: Any) -> Any:
         origin = typing.get_origin(annotation)
         if origin is Annotated:
             annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
             annotation = args[0] if len(args) == 1 else annotation
             if len(args) != 1:
@@ -171,11 +182,11 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _dig(data: Any, loc: tuple[Any, ...]) -> Any:
-    """Follow ``loc`` into raw data; return the received value (or ``None``)."""
+    """Follow ``loc`` into raw data; return the received value (or the deepest found)."""
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list | tuple) and isinstance(part, int) and part < len(data):
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if in_dict or in_list:
             data = data[part]
         else:
             return data

@@ -26,7 +26,15 @@ from zoo._errors import (
     did_you_mean,
 )
 from zoo._family import FAMILIES, Family, Params, SpecProblem
-from zoo._recipe import NAME_PATTERN, InputSpec, OutputSpec, Recipe, located_problems, parse_recipe, read_toml
+from zoo._recipe import (
+    NAME_PATTERN,
+    InputSpec,
+    OutputSpec,
+    Recipe,
+    located_problems,
+    parse_recipe,
+    read_toml,
+)
 
 ENV_VAR = "ZOO_RECIPES_PATH"
 
@@ -50,6 +58,7 @@ class Entry:
 
         Raises:
             OverrideError: naming the key, what was received and what was expected.
+
         """
         if not overrides:
             return self.params, self.outputs
@@ -66,7 +75,8 @@ class Entry:
         except ValidationError as exc:
             lines = [f"{k}: {m}" for k, m in located_problems(exc, self.family.params, merged)]
             raise OverrideError(
-                f"{self.name}: invalid override\n  " + "\n  ".join(lines)
+                f"{self.name}: invalid override\n  "
+                + "\n  ".join(lines)
                 + "\n  Fix the value passed to zoo.get(...) / --set."
             ) from None
         try:
@@ -89,8 +99,13 @@ def load_entry(path: Path) -> Entry:
     if not re.match(NAME_PATTERN, name):
         raise RecipeError(
             path,
-            [("", f"file name {path.name!r} is not a valid model name; expected lowercase "
-                  "letters, digits and '_' starting with a letter, e.g. 'my_model.toml'.")],
+            [
+                (
+                    "",
+                    f"file name {path.name!r} is not a valid model name; expected lowercase "
+                    "letters, digits and '_' starting with a letter, e.g. 'my_model.toml'.",
+                )
+            ],
         )
     raw = read_toml(path)
     recipe = parse_recipe(raw, path)
@@ -98,13 +113,20 @@ def load_entry(path: Path) -> Entry:
     if family is None:
         raise RecipeError(
             path,
-            [("family", f"unknown family {recipe.family!r}; expected one of: "
-                        f"{', '.join(sorted(FAMILIES))}.{did_you_mean(recipe.family, FAMILIES)}")],
+            [
+                (
+                    "family",
+                    f"unknown family {recipe.family!r}; expected one of: "
+                    f"{', '.join(sorted(FAMILIES))}.{did_you_mean(recipe.family, FAMILIES)}",
+                )
+            ],
         )
     try:
         params = family.params.model_validate(recipe.params)
     except ValidationError as exc:
-        raise RecipeError(path, located_problems(exc, family.params, recipe.params, "params")) from None
+        raise RecipeError(
+            path, located_problems(exc, family.params, recipe.params, "params")
+        ) from None
     try:
         shapes = family.outputs(params, recipe.inputs)
     except SpecProblem as exc:
@@ -114,12 +136,20 @@ def load_entry(path: Path) -> Entry:
         if out_name not in recipe.outputs:
             problems.append((f"outputs.{out_name}", "missing; the family produces this output."))
         elif out_name not in shapes:
-            problems.append((f"outputs.{out_name}", f"the family produces no such output; expected "
-                                                    f"one of {sorted(shapes)}."))
+            problems.append(
+                (
+                    f"outputs.{out_name}",
+                    f"the family produces no such output; expected one of {sorted(shapes)}.",
+                )
+            )
         elif recipe.outputs[out_name].shape != shapes[out_name]:
-            problems.append((f"outputs.{out_name}.shape",
-                             f"expected {shapes[out_name]} from the params, received "
-                             f"{recipe.outputs[out_name].shape}."))
+            problems.append(
+                (
+                    f"outputs.{out_name}.shape",
+                    f"expected {shapes[out_name]} from the params, received "
+                    f"{recipe.outputs[out_name].shape}.",
+                )
+            )
     if problems:
         raise RecipeError(path, problems)
     return Entry(name, path, recipe, family, params, _output_specs(recipe, shapes))
@@ -206,7 +236,8 @@ class Registry:
     def names(self, pattern: str | None = None, tag: str | None = None) -> list[str]:
         """Sorted names, filtered by a shell pattern and/or a tag."""
         return sorted(
-            n for n, e in self.entries().items()
+            n
+            for n, e in self.entries().items()
             if (pattern is None or fnmatch.fnmatchcase(n, pattern))
             and (tag is None or tag in e.recipe.tags)
         )

@@ -61,7 +61,9 @@ def outputs(p: CnnLstmFusionParams, inputs: dict[str, InputSpec]) -> dict[str, l
             f"kernel {p.kernel_size}; use a larger image or fewer conv_filters.",
         )
     if image.dtype not in ("float32", "uint8"):
-        raise SpecProblem("inputs.image.dtype", f"expected float32 or uint8, received {image.dtype!r}.")
+        raise SpecProblem(
+            "inputs.image.dtype", f"expected float32 or uint8, received {image.dtype!r}."
+        )
     if len(tokens.shape) != 1 or tokens.dtype not in ("int32", "int64"):
         raise SpecProblem(
             "inputs.tokens",

@@ -1,0 +1,229 @@
+"""The ``zoo`` command: a thin layer over the library.
+
+zoo list [PATTERN] [--tag TAG] [--json]
+zoo show NAME [--set KEY=VALUE ...] [--json]
+zoo build NAME --out model.keras [--seed N] [--set KEY=VALUE ...]
+zoo export NAME --format saved_model --out artifacts/ [--seed N] [--set ...] [--no-validate]
+zoo bench NAME|DIR [--quick] [--iters N] [--warmup N] [--batch N] [--out runs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import zoo
+from zoo._errors import ZooError
+from zoo._recipe import tomllib
+
+
+def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["num_classes=5", "pooling=gap"]`` → ``{"num_classes": 5, "pooling": "gap"}``.
+
+    Values are read as TOML (``5``, ``1e-3``, ``true``, ``[32, 64]``, ``"text"``); anything
+    that is not valid TOML is taken as a plain string.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ZooError(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_classes=5.")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        overrides[key.strip()] = value
+    return overrides
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="Keras/TensorFlow model zoo.")
+    parser.add_argument("--version", action="version", version=f"zoo {zoo.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="names of registered models")
+    p.add_argument("pattern", nargs="?", help="shell pattern, e.g. '*fusion*'")
+    p.add_argument("--tag", help="only models with this tag")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    def model_args(p: argparse.ArgumentParser, seed: int | None = 0) -> None:
+        p.add_argument("name", help="registered model name")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
+        p.add_argument("--seed", type=int, default=seed, help=f"weights seed (default {seed})")
+
+    p = sub.add_parser("show", help="describe a model: I/O contract, params, formats")
+    p.add_argument("name")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("build", help="build a model and save it as .keras")
+    model_args(p)
+    p.add_argument("--out", required=True, type=Path, help="output .keras file")
+
+    p = sub.add_parser("export", help="export to artifact formats, validated against Keras")
+    model_args(p)
+    p.add_argument("--format", default="all", help="'all' or comma-separated formats")
+    p.add_argument(
+        "--out", default=Path("artifacts"), type=Path, help="parent folder (default artifacts/)"
+    )
+    p.add_argument("--no-validate", action="store_true", help="skip the parity check")
+
+    p = sub.add_parser("bench", help="time a model across backends")
+    p.add_argument("target", help="registered model name or a folder written by zoo export")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backends", help="comma-separated backend names (default all)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--iters", type=int)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--quick", action="store_true", help="short run (demo, tests)")
+    p.add_argument("--out", default=Path("runs"), type=Path, help="reports folder (default runs/)")
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def console() -> Any:
+    """A rich console; 120 columns when stdout is not a terminal (logs, CI, pipes)."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
+def _range(spec: dict[str, Any]) -> str:
+    if not spec.get("range"):
+        return ""
+    return "[" + ", ".join(f"{v:g}" for v in spec["range"]) + ")"
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    names = zoo.list(args.pattern, tag=args.tag)
+    if args.json:
+        _print_json(names)
+    else:
+        print("\n".join(names))
+
+
+def _cmd_show(args: argparse.Namespace) -> None:
+    info = zoo.info(args.name, **parse_set(args.set))
+    if args.json:
+        _print_json(info)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{info['name']}[/bold]  (family {info['family']})")
+    out.print(escape(info["description"]))
+    out.print(f"tags: {', '.join(info['tags'])}   formats: {', '.join(info['formats'])}")
+    table = Table(title="I/O contract (batch axis first, dynamic)", title_justify="left")
+    for col in ("", "name", "shape", "dtype", "range", "description"):
+        table.add_column(col)
+    for kind in ("inputs", "outputs"):
+        for name, spec in info[kind].items():
+            shape = "[batch, " + ", ".join(map(str, spec["shape"])) + "]"
+            row = (kind[:-1], name, shape, spec["dtype"], _range(spec), spec["description"])
+            table.add_row(*map(escape, row))
+    out.print(table)
+    params = Table(title="params", title_justify="left")
+    params.add_column("name")
+    params.add_column("value")
+    for key, value in info["params"].items():
+        params.add_row(key, escape(json.dumps(value)))
+    out.print(params)
+    out.print(f"recipe: {escape(info['source'])}")
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    out = args.out
+    if out.suffix != ".keras":
+        raise ZooError(
+            f"--out {str(out)!r}: expected a file name ending in .keras, e.g. model.keras."
+        )
+    model = zoo.get(args.name, seed=args.seed, **parse_set(args.set))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"{args.name}: {model.count_params():,} parameters → {out}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    formats = None if args.format == "all" else [f.strip() for f in args.format.split(",")]
+    result = zoo.export(
+        args.name,
+        args.out,
+        formats=formats,
+        validate=not args.no_validate,
+        seed=args.seed,
+        **parse_set(args.set),
+    )
+    from rich.table import Table
+
+    table = Table(title=f"export {args.name} → {result.path}", title_justify="left")
+    for col in ("format", "artifact", "size", "seconds", "max |Δ| vs Keras (b=1,3)", "tolerance"):
+        table.add_column(col)
+    for fmt, art in result.manifest["artifacts"].items():
+        err = max((p["max_abs"] for p in art["parity"]), default=None)
+        table.add_row(
+            fmt,
+            art["path"],
+            f"{art['bytes'] / 1e6:.2f} MB",
+            f"{art['export_seconds']:.2f}",
+            "not validated" if err is None else f"{err:.2e}",
+            f"{art['tolerance']:g}",
+        )
+    console().print(table)
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from benchmarks import run
+    from benchmarks._report import render
+
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
+    result = run(
+        args.target,
+        backends=backends,
+        batch=args.batch,
+        warmup=args.warmup,
+        iters=args.iters,
+        quick=args.quick,
+        out=args.out,
+        seed=args.seed,
+        **parse_set(args.set),
+    )
+    render(result)
+
+
+COMMANDS = {
+    "list": _cmd_list,
+    "show": _cmd_show,
+    "build": _cmd_build,
+    "export": _cmd_export,
+    "bench": _cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zoo`` command. Returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except ZooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
