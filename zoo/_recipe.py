@@ -139,11 +139,11 @@ def located_problems(
             msg += did_you_mean(loc[-1], allowed)
         elif err["type"] == "missing":
             msg = "required key is missing; add it to the recipe."
+        elif err["type"] == "value_error":
+            msg = err["msg"].removeprefix("Value error, ") + "."
         else:
-            expected = (
-                err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
-            )
-            msg = f"{expected}; received {describe(_dig(data, err['loc']))}."
+            text = err["msg"].replace("Input should be", "expected")
+            msg = f"{text[0].lower()}{text[1:]}; received {describe(_dig(data, err['loc']))}."
         problems.append((key, msg))
     return problems
 

@@ -1,0 +1,100 @@
+"""Registry-wide contract: every recipe builds, round-trips and exports within tolerance.
+
+Parametrized from the registry, so a new recipe is covered without new test code.
+Tiny recipes get the full treatment; full-size recipes get one build smoke test each.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ALL_MODELS, FULL_MODELS, TINY_MODELS
+
+import zoo
+from export import FORMATS, export_model, sample_inputs
+from export._atomic import sha256_path
+from export.tolerances import tolerance
+from export.validate import BATCH_SIZES
+from zoo._recipe import KNOWN_FORMATS
+from zoo._registry import REGISTRY
+
+FORMAT_CASES = [
+    (name, fmt) for name in TINY_MODELS for fmt in REGISTRY.get(name).recipe.export.formats
+]
+
+
+def _outputs(model, inputs):
+    return {k: np.asarray(v) for k, v in model(inputs, training=False).items()}
+
+
+def test_registry_is_not_empty_and_has_tiny_variants():
+    assert "cnn_lstm_fusion" in ALL_MODELS
+    families = {REGISTRY.get(n).family.name for n in ALL_MODELS}
+    tiny_families = {REGISTRY.get(n).family.name for n in TINY_MODELS}
+    assert families == tiny_families, (
+        f"families without a *_tiny recipe: {families - tiny_families}"
+    )
+
+
+def test_known_formats_match_export_package():
+    assert set(KNOWN_FORMATS) == set(FORMATS)
+
+
+@pytest.mark.parametrize("name", TINY_MODELS)
+def test_tiny_builds_with_named_io(name):
+    import keras
+
+    info = zoo.info(name)
+    model = zoo.get(name, seed=0)
+    assert isinstance(model, keras.Model)
+    assert type(model).__name__ == "Functional"
+    assert sorted(t.name for t in model.inputs) == sorted(info["inputs"])
+    assert sorted(model.output) == sorted(info["outputs"])
+    out = _outputs(model, sample_inputs(REGISTRY.get(name).recipe.inputs, 2, seed=1))
+    for oname, spec in info["outputs"].items():
+        assert out[oname].shape == (2, *spec["shape"])
+        assert np.all(np.isfinite(out[oname]))
+
+
+@pytest.mark.full_size
+@pytest.mark.parametrize("name", FULL_MODELS)
+def test_full_size_smoke(name):
+    model = zoo.get(name, seed=0)
+    info = zoo.info(name)
+    out = _outputs(model, sample_inputs(REGISTRY.get(name).recipe.inputs, 1, seed=1))
+    for oname, spec in info["outputs"].items():
+        assert out[oname].shape == (1, *spec["shape"])
+        assert np.all(np.isfinite(out[oname]))
+
+
+@pytest.mark.parametrize("name", TINY_MODELS)
+def test_keras_roundtrip_same_outputs(name, tmp_path):
+    import keras
+
+    model = zoo.get(name, seed=0)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    inputs = sample_inputs(REGISTRY.get(name).recipe.inputs, 3, seed=2)
+    want, got = _outputs(model, inputs), _outputs(reloaded, inputs)
+    assert sorted(want) == sorted(got)
+    for key in want:
+        np.testing.assert_array_equal(want[key], got[key])
+
+
+@pytest.mark.parametrize(("name", "fmt"), FORMAT_CASES)
+def test_export_parity_at_two_batch_sizes(name, fmt, tmp_path):
+    result = export_model(name, tmp_path, formats=[fmt], seed=0)
+    report = result.parity[fmt]
+    atol = tolerance(fmt, REGISTRY.get(name).family.name)
+    assert sorted({r.batch for r in report}) == sorted(BATCH_SIZES)
+    assert {r.output for r in report} == set(zoo.info(name)["outputs"])
+    for r in report:
+        assert r.max_abs <= atol, r
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    art = manifest["artifacts"][fmt]
+    assert art["sha256"] == sha256_path(result.path / art["path"])
+    assert art["tolerance"] == atol
+    assert manifest["inputs"].keys() == zoo.info(name)["inputs"].keys()
