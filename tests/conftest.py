@@ -11,8 +11,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import zoo  # noqa: E402
-from zoo._registry import ENV_VAR, REGISTRY  # noqa: E402
+import zoo
+from zoo._registry import ENV_VAR, REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_MODELS = zoo.list()

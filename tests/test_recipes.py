@@ -229,7 +229,7 @@ def test_add_recipes_with_bad_recipe_leaves_registry_unchanged(tmp_path):
     (tmp_path / "good_one.toml").write_text(GOOD)
     (tmp_path / "bad_one.toml").write_text(mutate("num_classes = 2", "num_classes = -2"))
     before = zoo.list()
-    with pytest.raises(RecipeError, match="bad_one.toml: params.num_classes"):
+    with pytest.raises(RecipeError, match=r"bad_one\.toml: params\.num_classes"):
         zoo.add_recipes(tmp_path)
     assert zoo.list() == before
 
