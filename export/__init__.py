@@ -74,7 +74,6 @@ class Subject:
     family: str | None
     inputs: dict[str, InputSpec]
     outputs: dict[str, OutputSpec]
-    formats: list[str]
     recipe: dict[str, Any] | None
 
 
@@ -113,7 +112,6 @@ def subject_for(model_or_name: Any, *, seed: int | None, **overrides: Any) -> Su
             entry.family.name,
             dict(entry.recipe.inputs),
             outputs,
-            list(entry.recipe.export.formats),
             info,
         )
     if overrides:
@@ -133,7 +131,7 @@ def subject_for(model_or_name: Any, *, seed: int | None, **overrides: Any) -> Su
         k: OutputSpec(shape=[int(d) for d in v.shape[1:]], dtype=str(v.dtype))
         for k, v in outs.items()
     }
-    return Subject(model, model.name, None, inputs, outputs, list(FORMATS), None)
+    return Subject(model, model.name, None, inputs, outputs, None)
 
 
 def load_runner(fmt: str, path: Path) -> Runner:
@@ -170,8 +168,14 @@ def export_model(
             keeps its previous content.
 
     """
+    if isinstance(model_or_name, str):
+        from zoo._registry import REGISTRY
+
+        declared = list(REGISTRY.get(model_or_name).recipe.export.formats)
+    else:
+        declared = list(FORMATS)
+    fmts = parse_formats(formats, declared)  # before building: bad arguments fail fast
     subject = subject_for(model_or_name, seed=seed, **overrides)
-    fmts = parse_formats(formats, subject.formats)
     samples = {b: sample_inputs(subject.inputs, b, seed=1000 + b) for b in BATCH_SIZES}
     reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
 

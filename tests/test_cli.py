@@ -1,0 +1,111 @@
+"""The ``zoo`` command, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, run_cli
+
+import zoo
+
+NAME = "cnn_lstm_fusion_tiny"
+
+
+def test_list():
+    proc = run_cli("list")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == zoo.list()
+
+
+def test_list_pattern_and_json():
+    proc = run_cli("list", "*_tiny", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == zoo.list("*_tiny")
+
+
+def test_show_prints_the_contract():
+    proc = run_cli("show", NAME)
+    assert proc.returncode == 0, proc.stderr
+    for text in ("tokens", "[batch, 16]", "[batch, 32, 32, 3]", "probabilities", "lstm_units"):
+        assert text in proc.stdout
+
+
+def test_show_json_with_override():
+    proc = run_cli("show", NAME, "--json", "--set", "num_classes=5")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["outputs"]["probabilities"]["shape"] == [5]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("show", "cnn_lstm_fuson"), "Did you mean 'cnn_lstm_fusion'"),
+        (("show", NAME, "--set", "num_classes=zero"), "'zero' (str)"),
+        (("show", NAME, "--set", "num_classes"), "expected KEY=VALUE"),
+        (("build", NAME, "--out", "model.h5"), "ending in .keras"),
+        (("export", NAME, "--format", "tflitee", "--out", "unused"), "unknown export format"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args, fragment, tmp_path):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert fragment in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_writes_a_loadable_keras_file(tmp_path):
+    out = tmp_path / "model.keras"
+    proc = run_cli("build", NAME, "--out", str(out), "--set", "num_classes=4", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    import keras
+
+    model = keras.saving.load_model(out, safe_mode=True)
+    assert model.output["probabilities"].shape == (None, 4)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+def test_export_saved_model(tmp_path):
+    proc = run_cli("export", NAME, "--format", "saved_model", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / NAME / "manifest.json").read_text())
+    assert list(manifest["artifacts"]) == ["saved_model"]
+    assert "saved_model" in proc.stdout
+
+
+def test_bench_prints_table_and_writes_report(tmp_path):
+    proc = run_cli("bench", NAME, "--iters", "3", "--warmup", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for text in ("keras_predict", "keras_call", "saved_model", "p50 ms", "export parity"):
+        assert text in proc.stdout
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "results.json").is_file() and (run_dir / "report.md").is_file()
+
+
+def test_python_m_benchmarks(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            NAME,
+            "--backends",
+            "saved_model",
+            "--iters",
+            "2",
+            "--warmup",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "saved_model" in proc.stdout
+    assert "keras_call" not in proc.stdout

@@ -1,0 +1,98 @@
+"""A non-editable install ships the recipes: build the wheel, install it, list from outside."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+IGNORE = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    "runs",
+    "artifacts",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+)
+
+
+@pytest.mark.slow
+def test_wheel_ships_recipes_and_lists_outside_the_tree(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=IGNORE)
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = dist.glob("zoo-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    recipes = sorted(p.name for p in (ROOT / "recipes").glob("*.toml"))
+    assert sorted(Path(n).name for n in names if n.startswith("zoo/_recipes/")) == recipes
+    assert any(n.startswith("export/") for n in names)
+    assert any(n.startswith("benchmarks/") for n in names)
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    vpy = venv / "bin" / "python"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(vpy),
+            "install",
+            "-q",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
+    # Dependencies (pydantic, rich) come from the dev venv's site-packages as a plain path:
+    # its .pth files (the editable zoo finder among them) are not processed from there.
+    site = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    where = subprocess.run(
+        [str(vpy), "-c", "import zoo; print(zoo.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        check=True,
+    )
+    assert where.stdout.strip().startswith(str(venv))
+    proc = subprocess.run(
+        [str(venv / "bin" / "zoo"), "list"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == sorted(p.removesuffix(".toml") for p in recipes)
