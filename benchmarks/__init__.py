@@ -7,7 +7,6 @@ region (``prepare``), warm-up calls are discarded, each timed call is measured w
 Example:
     >>> from benchmarks import run
     >>> result = run("cnn_lstm_fusion_tiny", quick=True, out="runs")
-
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from benchmarks._env import fingerprint
 from benchmarks._stats import Stats, summarize
 from export import MANIFEST, export_model, run_once, sample_inputs
 from export._base import Arrays, Runner
+from export.tolerances import Tolerance
 from export.validate import compare
 from zoo._errors import ZooError, did_you_mean
 from zoo._recipe import InputSpec
@@ -88,7 +88,6 @@ def measure(
         warmup: Untimed calls first.
         iters: Timed calls (fewer if ``max_seconds`` runs out, never fewer than 1).
         max_seconds: Time cap of the timed loop.
-
     """
     prepared = runner.prepare(inputs)
     for _ in range(warmup):
@@ -132,7 +131,6 @@ def run(
 
     Returns:
         The rows, with ``results.json`` and ``report.md`` written under ``run_dir``.
-
     """
     names = list(BACKENDS) if backends is None else backends
     for name in names:
@@ -152,7 +150,7 @@ def run(
 
     specs = {k: InputSpec(**v) for k, v in ctx.manifest["inputs"].items()}
     inputs = sample_inputs(specs, batch, seed=seed)
-    from export.keras_file import KerasRunner
+    from export.formats.keras_file import KerasRunner
 
     reference = run_once(KerasRunner(ctx.model), inputs)
     rows = []
@@ -165,7 +163,9 @@ def run(
             row.skipped = str(exc)
             rows.append(row)
             continue
-        parity = compare(reference, run_once(runner, inputs), atol=float("inf"), batch=batch)
+        parity = compare(
+            reference, run_once(runner, inputs), tol=Tolerance(float("inf")), batch=batch
+        )
         row.max_abs_vs_keras = max(p.max_abs for p in parity)
         row.stats = summarize(measure(runner, inputs, warmup=warmup, iters=iters), batch)
         rows.append(row)

@@ -46,7 +46,7 @@ def _keras_predict(ctx: Context) -> Runner:
 
 
 def _keras_call(ctx: Context) -> Runner:
-    from export.keras_file import KerasRunner
+    from export.formats.keras_file import KerasRunner
 
     return KerasRunner(ctx.model)
 

@@ -1,6 +1,6 @@
 """Keras model → validated artifacts under ``OUT/NAME/`` with a manifest.
 
-Each format is one module exposing ``FORMAT`` (see :mod:`export._base`); this package
+Each format is one module in ``export/formats/`` (see :mod:`export._base`); this package
 writes the requested formats into a staging folder, reloads each artifact in its own
 runtime, compares it with Keras at batch sizes 1 and 3, and only then swaps the set
 into place with ``manifest.json`` written last.
@@ -10,7 +10,6 @@ Example:
     >>> result = export_model("cnn_lstm_fusion_tiny", Path("artifacts"))
     >>> result.path
     PosixPath('artifacts/cnn_lstm_fusion_tiny')
-
 """
 
 from __future__ import annotations
@@ -18,15 +17,17 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from export import keras_file, saved_model
+from export import formats as _formats
 from export._atomic import MANIFEST, Staging, sha256_path, size_bytes
-from export._base import Arrays, ExportFormat, Runner, run_once
-from export.tolerances import tolerance
+from export._base import Arrays, ExportContext, ExportFormat, Runner, run_once
+from export.tolerances import Tolerance, tolerance
 from export.validate import (
+    AGREEMENT_SAMPLES,
     BATCH_SIZES,
     OutputParity,
     ValidationFailed,
@@ -35,10 +36,15 @@ from export.validate import (
     sample_inputs,
 )
 from zoo._errors import ZooError, did_you_mean
-from zoo._recipe import InputSpec, OutputSpec
+from zoo._recipe import FORMAT_GROUPS, FORMAT_VARIANTS, InputSpec, OutputSpec, expand_formats
 
-#: Every format this package implements, by name (same set as ``zoo._recipe.KNOWN_FORMATS``).
-FORMATS: dict[str, ExportFormat] = {f.name: f for f in (keras_file.FORMAT, saved_model.FORMAT)}
+_found = _formats.collect()
+#: Every format variant this package implements, by name, in the order of
+#: ``zoo._recipe.FORMAT_VARIANTS`` (a test checks the two sets are equal).
+FORMATS: dict[str, ExportFormat] = {
+    **{n: _found[n] for n in FORMAT_VARIANTS if n in _found},
+    **{n: f for n, f in _found.items() if n not in FORMAT_VARIANTS},
+}
 
 __all__ = [
     "FORMATS",
@@ -78,22 +84,27 @@ class Subject:
 
 
 def parse_formats(requested: list[str] | str | None, declared: list[str]) -> list[str]:
-    """Resolve ``None``/``"all"``/names to a list of known format names.
+    """Resolve ``None``/``"all"``/group/variant names to a list of format variants.
 
     Raises:
         ZooError: for an unknown format name, with the known ones and a close match.
-
     """
     if requested is None or requested == "all" or requested == ["all"]:
-        return list(declared)
-    names = [requested] if isinstance(requested, str) else list(requested)
+        names = list(declared)
+    else:
+        names = [requested] if isinstance(requested, str) else list(requested)
+    known = list(dict.fromkeys([*FORMAT_GROUPS, *FORMATS]))
     for name in names:
-        if name not in FORMATS:
+        if name not in known:
             raise ZooError(
                 f"unknown export format {name!r}; expected one of: all, "
-                f"{', '.join(FORMATS)}.{did_you_mean(name, FORMATS)}"
+                f"{', '.join(known)}.{did_you_mean(name, known)}"
             )
-    return names
+    variants = expand_formats(names)
+    missing = [v for v in variants if v not in FORMATS]
+    if missing:
+        raise ZooError(f"export formats {missing} are not implemented in this version of zoo.")
+    return variants
 
 
 def subject_for(model_or_name: Any, *, seed: int | None, **overrides: Any) -> Subject:
@@ -166,7 +177,6 @@ def export_model(
     Raises:
         ValidationFailed: an artifact is off by more than its tolerance; ``out/NAME``
             keeps its previous content.
-
     """
     if isinstance(model_or_name, str):
         from zoo._registry import REGISTRY
@@ -178,6 +188,13 @@ def export_model(
     subject = subject_for(model_or_name, seed=seed, **overrides)
     samples = {b: sample_inputs(subject.inputs, b, seed=1000 + b) for b in BATCH_SIZES}
     reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
+    ctx = ExportContext(
+        subject.name,
+        subject.family,
+        subject.inputs,
+        subject.outputs,
+        calibration=lambda count: _calibration(subject.inputs, count),
+    )
 
     artifacts: dict[str, Any] = {}
     parity: dict[str, list[OutputParity]] = {}
@@ -186,16 +203,12 @@ def export_model(
             spec = FORMATS[fmt]
             target = stage.path / spec.artifact
             start = time.perf_counter()
-            spec.write(subject.model, target)
+            extra = spec.write(subject.model, target, ctx) or {}
             seconds = time.perf_counter() - start
-            atol = tolerance(fmt, subject.family)
+            tol = tolerance(fmt, subject.family)
             report: list[OutputParity] = []
             if validate:
-                runner = spec.load(target)
-                for b in BATCH_SIZES:
-                    report += compare(
-                        reference[b], run_once(runner, samples[b]), atol=atol, batch=b
-                    )
+                report = _validate(spec.load(target), subject, samples, reference, tol)
                 raise_on_failure(fmt, report)
             parity[fmt] = report
             artifacts[fmt] = {
@@ -204,13 +217,42 @@ def export_model(
                 "sha256": sha256_path(target),
                 "bytes": size_bytes(target),
                 "export_seconds": round(seconds, 3),
-                "tolerance": atol,
+                "tolerance": asdict(tol),
                 "validated": validate,
                 "parity": [r.as_dict() for r in report],
+                **extra,
             }
         manifest = _manifest(subject, artifacts, seed=seed, overrides=overrides)
         final = stage.commit(manifest)
     return ExportResult(final, manifest, parity, subject.model)
+
+
+def _validate(
+    runner: Runner,
+    subject: Subject,
+    samples: dict[int, Arrays],
+    reference: dict[int, Arrays],
+    tol: Tolerance,
+) -> list[OutputParity]:
+    """Parity at every batch size, plus top-1 agreement where the tolerance asks for it.
+
+    The agreement is measured on :data:`AGREEMENT_SAMPLES` further realistic inputs and
+    recorded as an extra report entry with ``batch`` equal to that count.
+    """
+    report: list[OutputParity] = []
+    for b in BATCH_SIZES:
+        report += compare(reference[b], run_once(runner, samples[b]), tol=tol, batch=b)
+    if tol.min_top1_agreement is not None:
+        many = sample_inputs(subject.inputs, AGREEMENT_SAMPLES, seed=7_000)
+        want = _keras_outputs(subject.model, many)
+        report += compare(want, run_once(runner, many), tol=tol, batch=AGREEMENT_SAMPLES)
+    return report
+
+
+def _calibration(inputs: dict[str, InputSpec], count: int) -> Iterator[Arrays]:
+    """Yield ``count`` single-example realistic input dicts (seeded, never all zeros)."""
+    for i in range(count):
+        yield sample_inputs(inputs, 1, seed=50_000 + i)
 
 
 def _keras_outputs(model: Any, inputs: Arrays) -> Arrays:

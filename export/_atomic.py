@@ -54,7 +54,6 @@ class Staging:
         >>> with Staging(out, "my_model") as stage:
         ...     write_artifacts(stage.path)
         ...     stage.commit(manifest)
-
     """
 
     def __init__(self, out: Path, name: str):

@@ -1,14 +1,16 @@
 """The interface every export format implements.
 
-A format is one module exposing ``FORMAT``: how to write a Keras model to an artifact
-and how to load that artifact back into a :class:`Runner` in its own runtime.
-Validation and benchmarks drive every format through the same two calls.
+A format module in ``export/formats/`` exposes ``FORMATS``: a list of
+:class:`ExportFormat` (one per variant, e.g. ``tflite:fp32`` and ``tflite:int8``), each
+saying how to write a Keras model to an artifact and how to load that artifact back into a
+:class:`Runner` in its own runtime. Validation and benchmarks drive every format through
+the same two calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,20 +35,43 @@ def run_once(runner: Runner, inputs: Arrays) -> Arrays:
 
 
 @dataclass(frozen=True)
-class ExportFormat:
-    """One artifact format.
+class ExportContext:
+    """What a format may need besides the model.
 
     Attributes:
-        name: Format name used in recipes and on the CLI (``saved_model``).
+        name: Model name.
+        family: Family name, or ``None`` for a model given directly.
+        inputs: Input name → ``InputSpec`` (shape, dtype, range) of the recipe.
+        outputs: Output name → ``OutputSpec``.
+        calibration: ``(count) -> iterator of single-example input dicts`` (batch 1) of
+            realistic inputs, for quantization (representative dataset, calibration
+            reader). Never all zeros.
+    """
+
+    name: str
+    family: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    calibration: Callable[[int], Iterator[Arrays]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One artifact format (variant).
+
+    Attributes:
+        name: Format name used in recipes and on the CLI: ``saved_model``,
+            ``tflite:int8``. The part before ``:`` is its group.
         artifact: File or folder name inside ``OUT/NAME/``.
-        write: ``(model, path)`` writes the artifact at ``path``.
+        write: ``(model, path, ctx) -> dict | None`` writes the artifact at ``path``; the
+            dict (if any) is stored in the manifest under the artifact (e.g. fixed batch,
+            op list, quantization settings).
         load: ``(path) -> Runner`` loads it in its own runtime.
         runtime: Human name of the runtime that loads it.
-
     """
 
     name: str
     artifact: str
-    write: Callable[[Any, Path], None]
+    write: Callable[[Any, Path, ExportContext], dict[str, Any] | None]
     load: Callable[[Path], Runner]
     runtime: str

@@ -1,22 +1,38 @@
 """Parity tolerances: one table, keyed by format and optionally by family.
 
-A format passes when, for every output, ``max |artifact - keras| <= atol``.
+An artifact passes when, for every output and batch, ``max |artifact - keras| <= atol``
+and, where ``min_top1_agreement`` is set (quantized formats), the share of examples whose
+predicted class (argmax, or ``p > 0.5`` for a single sigmoid unit) equals Keras' is at
+least that value on :data:`export.validate.AGREEMENT_SAMPLES` realistic inputs.
 """
 
 from __future__ import annotations
 
-#: format → max absolute error allowed against the Keras model.
-TOLERANCES: dict[str, float] = {
-    "keras": 1e-6,
-    "saved_model": 1e-5,
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close an artifact must be to Keras."""
+
+    atol: float
+    min_top1_agreement: float | None = None
+
+
+#: format → tolerance against the Keras model.
+TOLERANCES: dict[str, Tolerance] = {
+    "keras": Tolerance(1e-6),
+    "saved_model": Tolerance(1e-5),
 }
 
 #: (family, format) → tolerance, where a family needs its own.
-FAMILY_TOLERANCES: dict[tuple[str, str], float] = {}
+FAMILY_TOLERANCES: dict[tuple[str, str], Tolerance] = {}
 
 
-def tolerance(fmt: str, family: str | None = None) -> float:
-    """The absolute tolerance for ``fmt`` (and ``family`` if it has its own entry)."""
+def tolerance(fmt: str, family: str | None = None) -> Tolerance:
+    """The tolerance for ``fmt`` (and ``family`` if it has its own entry)."""
     if family is not None and (family, fmt) in FAMILY_TOLERANCES:
         return FAMILY_TOLERANCES[(family, fmt)]
+    if fmt not in TOLERANCES:
+        raise KeyError(f"no tolerance for format {fmt!r}; add one to export/tolerances.py")
     return TOLERANCES[fmt]

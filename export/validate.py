@@ -8,10 +8,14 @@ from typing import Any
 import numpy as np
 
 from export._base import Arrays
+from export.tolerances import Tolerance
 from zoo._errors import ZooError
 
 #: Batch sizes every artifact is checked at (batch > 1 proves the batch axis).
 BATCH_SIZES: tuple[int, ...] = (1, 3)
+
+#: Number of realistic examples the top-1 agreement of quantized formats is measured on.
+AGREEMENT_SAMPLES = 64
 
 
 class ValidationFailed(ZooError):
@@ -30,10 +34,15 @@ class OutputParity:
     expected: float
     received: float
     atol: float
+    top1_agreement: float | None = None
+    min_top1_agreement: float | None = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.max_abs <= self.atol)
+        close = self.max_abs <= self.atol
+        if self.min_top1_agreement is None or self.top1_agreement is None:
+            return bool(close)
+        return bool(close and self.top1_agreement >= self.min_top1_agreement)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "worst_index": list(self.worst_index), "ok": self.ok}
@@ -50,7 +59,6 @@ def sample_inputs(inputs: dict[str, Any], batch: int, seed: int = 0) -> Arrays:
         inputs: name → spec with ``shape``, ``dtype`` and ``range`` attributes.
         batch: Leading batch size.
         seed: Seed of the generator; the same seed gives the same arrays.
-
     """
     rng = np.random.default_rng(seed)
     arrays: Arrays = {}
@@ -68,12 +76,25 @@ def sample_inputs(inputs: dict[str, Any], batch: int, seed: int = 0) -> Arrays:
     return arrays
 
 
-def compare(expected: Arrays, received: Arrays, *, atol: float, batch: int) -> list[OutputParity]:
+def top1_agreement(expected: np.ndarray, received: np.ndarray) -> float | None:
+    """Share of rows with the same predicted class; ``None`` for non-class outputs.
+
+    A ``[batch, k>1]`` output is compared by argmax, a ``[batch, 1]`` output by ``p > 0.5``.
+    """
+    if expected.ndim != 2:
+        return None
+    if expected.shape[1] == 1:
+        return float(np.mean((expected[:, 0] > 0.5) == (received[:, 0] > 0.5)))
+    return float(np.mean(expected.argmax(axis=1) == received.argmax(axis=1)))
+
+
+def compare(
+    expected: Arrays, received: Arrays, *, tol: Tolerance, batch: int
+) -> list[OutputParity]:
     """Compare named outputs: names first, then shapes, then values.
 
     Raises:
         ValidationFailed: when names or shapes differ (values are reported, not raised).
-
     """
     if set(expected) != set(received):
         raise ValidationFailed(
@@ -101,7 +122,11 @@ def compare(expected: Arrays, received: Arrays, *, atol: float, batch: int) -> l
                 worst_index=tuple(int(i) for i in idx),
                 expected=float(want[idx]) if diff.size else 0.0,
                 received=float(got[idx]) if diff.size else 0.0,
-                atol=atol,
+                atol=tol.atol,
+                top1_agreement=(
+                    top1_agreement(want, got) if tol.min_top1_agreement is not None else None
+                ),
+                min_top1_agreement=tol.min_top1_agreement,
             )
         )
     return report
@@ -111,10 +136,17 @@ def raise_on_failure(fmt: str, report: list[OutputParity]) -> None:
     """Raise :class:`ValidationFailed` naming the output, element and error if any failed."""
     bad = [r for r in report if not r.ok]
     if bad:
-        lines = [
-            f"output {r.output!r} at batch {r.batch}, element {list(r.worst_index)}: Keras "
-            f"{r.expected:.6g}, artifact {r.received:.6g}, |diff| {r.max_abs:.3g} > tolerance "
-            f"{r.atol:g}"
-            for r in bad
-        ]
+        lines = []
+        for r in bad:
+            where = f"output {r.output!r} at batch {r.batch}"
+            if r.max_abs > r.atol:
+                lines.append(
+                    f"{where}, element {list(r.worst_index)}: Keras {r.expected:.6g}, artifact "
+                    f"{r.received:.6g}, |diff| {r.max_abs:.3g} > tolerance {r.atol:g}"
+                )
+            else:
+                lines.append(
+                    f"{where}: top-1 agreement {r.top1_agreement:.1%} < required "
+                    f"{r.min_top1_agreement:.1%}"
+                )
         raise ValidationFailed(f"{fmt}: artifact does not match Keras:\n  " + "\n  ".join(lines))

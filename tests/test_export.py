@@ -11,7 +11,7 @@ import pytest
 import zoo
 from export import FORMATS, ValidationFailed, export_model, load_runner, run_once, sample_inputs
 from export._atomic import sha256_path
-from export.tolerances import TOLERANCES
+from export.tolerances import TOLERANCES, Tolerance
 from zoo import ZooError
 from zoo._registry import REGISTRY
 
@@ -67,12 +67,14 @@ def test_reloaded_artifacts_agree_with_each_other(exported):
         fmt: run_once(load_runner(fmt, exported.path / art["path"]), x)["probabilities"]
         for fmt, art in manifest["artifacts"].items()
     }
-    np.testing.assert_allclose(outs["keras"], outs["saved_model"], atol=TOLERANCES["saved_model"])
+    np.testing.assert_allclose(
+        outs["keras"], outs["saved_model"], atol=TOLERANCES["saved_model"].atol
+    )
 
 
 def test_failed_validation_keeps_previous_set(exported, monkeypatch):
     before = _snapshot(exported.path)
-    monkeypatch.setitem(TOLERANCES, "saved_model", -1.0)
+    monkeypatch.setitem(TOLERANCES, "saved_model", Tolerance(-1.0))
     with pytest.raises(ValidationFailed) as exc:
         export_model(NAME, exported.path.parent, seed=1)
     message = str(exc.value)
@@ -85,7 +87,7 @@ def test_failed_validation_keeps_previous_set(exported, monkeypatch):
 def test_crash_while_writing_keeps_previous_set(exported, monkeypatch):
     before = _snapshot(exported.path)
 
-    def broken_write(model, path):
+    def broken_write(model, path, ctx):
         path.mkdir()
         (path / "partial.pb").write_bytes(b"half")
         raise KeyboardInterrupt("killed")
@@ -141,7 +143,7 @@ def test_exports_a_user_built_functional_model(tmp_path):
     result = export_model(model, tmp_path, formats=["saved_model"])
     assert result.path == tmp_path / "my_model"
     assert result.manifest["family"] is None
-    assert all(r.max_abs <= TOLERANCES["saved_model"] for r in result.parity["saved_model"])
+    assert all(r.max_abs <= TOLERANCES["saved_model"].atol for r in result.parity["saved_model"])
 
 
 def test_model_with_unnamed_outputs_is_rejected(tmp_path):

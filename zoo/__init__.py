@@ -7,7 +7,6 @@ Example:
     >>> zoo.list("cnn_*")
     ['cnn_lstm_fusion', 'cnn_lstm_fusion_tiny']
     >>> model = zoo.get("cnn_lstm_fusion_tiny", num_classes=5, seed=0)
-
 """
 
 from __future__ import annotations
@@ -63,7 +62,6 @@ def list(pattern: str | None = None, *, tag: str | None = None) -> builtins.list
     Example:
         >>> zoo.list("*fusion*", tag="image")
         ['cnn_lstm_fusion', 'cnn_lstm_fusion_tiny']
-
     """
     return REGISTRY.names(pattern, tag)
 
@@ -81,7 +79,6 @@ def info(name: str, **overrides: Any) -> dict[str, Any]:
     Example:
         >>> zoo.info("cnn_lstm_fusion", num_classes=5)["outputs"]["probabilities"]["shape"]
         [5]
-
     """
     entry = REGISTRY.get(name)
     params, outputs = entry.resolve(overrides)
@@ -109,7 +106,6 @@ def get(name: str, *, seed: int | None = None, **overrides: Any) -> Any:
         >>> model = zoo.get("cnn_lstm_fusion_tiny", num_classes=5, seed=0)
         >>> model.output["probabilities"].shape
         (None, 5)
-
     """
     from zoo._build import build
 
@@ -132,7 +128,6 @@ def add_recipes(path: str | os.PathLike[str]) -> builtins.list[str]:
     Example:
         >>> zoo.add_recipes("~/my_recipes")
         ['my_classifier']
-
     """
     return REGISTRY.add_dir(path)
 
@@ -152,7 +147,6 @@ def export(
 
     Example:
         >>> zoo.export("cnn_lstm_fusion_tiny", "artifacts/", formats=["saved_model"])
-
     """
     from export import export_model
 
@@ -166,7 +160,6 @@ def bench(target: str | os.PathLike[str], **kwargs: Any) -> Any:
 
     Example:
         >>> zoo.bench("cnn_lstm_fusion_tiny", quick=True)
-
     """
     from benchmarks import run
 

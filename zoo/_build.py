@@ -32,7 +32,6 @@ def check_contract(
 
     Raises:
         ContractError: listing every mismatch.
-
     """
     problems: list[str] = []
     got_in = {t.name: t for t in model.inputs}

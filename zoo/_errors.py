@@ -23,7 +23,6 @@ class RecipeError(ZooError):
         file: The recipe file (or ``None`` for a recipe given as data).
         key: Dotted key path inside the recipe, e.g. ``params.lstm_units``.
         problems: One line per problem found.
-
     """
 
     def __init__(self, file: Path | str | None, problems: list[tuple[str, str]]):

@@ -35,7 +35,6 @@ class SpecProblem(Exception):
     Args:
         key: Dotted recipe key the problem is about, e.g. ``inputs.tokens.range``.
         message: What was received, what was expected, how to fix it.
-
     """
 
     def __init__(self, key: str, message: str):
@@ -77,7 +76,6 @@ def register_family(
         >>> @register_family("my_mlp", params=MyParams, outputs=my_outputs)
         ... def build(params, inputs, name):
         ...     ...
-
     """
 
     def decorator(build: BuildFn) -> BuildFn:

@@ -27,9 +27,28 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
 
-#: Export formats a recipe may declare. ``export.FORMATS`` implements exactly these
-#: (a test keeps the two in step).
-KNOWN_FORMATS: tuple[str, ...] = ("keras", "saved_model")
+#: Export format groups and their variants. A recipe (or ``--format``) may name a group
+#: (all its variants) or one variant. ``export`` implements exactly these variants (a test
+#: keeps the two in step).
+FORMAT_GROUPS: dict[str, tuple[str, ...]] = {
+    "keras": ("keras",),
+    "saved_model": ("saved_model",),
+}
+FORMAT_VARIANTS: tuple[str, ...] = tuple(v for vs in FORMAT_GROUPS.values() for v in vs)
+KNOWN_FORMATS: tuple[str, ...] = tuple(dict.fromkeys([*FORMAT_GROUPS, *FORMAT_VARIANTS]))
+
+
+def expand_formats(names: list[str]) -> list[str]:
+    """Expand group names to their variants, keeping order and dropping repeats.
+
+    Example:
+        >>> expand_formats(["saved_model", "tflite:int8", "onnx"])  # with tflite and onnx
+        ['saved_model', 'tflite:int8', 'onnx:fp32', 'onnx:int8']
+    """
+    out: list[str] = []
+    for name in names:
+        out.extend(FORMAT_GROUPS.get(name, (name,)))
+    return list(dict.fromkeys(out))
 
 
 class _Strict(BaseModel):
@@ -69,7 +88,7 @@ class ExportSpec(_Strict):
     """Which artifact formats this model is exported to (and tested in)."""
 
     formats: list[Literal[KNOWN_FORMATS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(KNOWN_FORMATS), min_length=1
+        default_factory=lambda: list(FORMAT_GROUPS), min_length=1
     )
 
     @field_validator("formats")
@@ -117,7 +136,6 @@ def parse_recipe(data: dict[str, Any], file: Path | None = None) -> Recipe:
 
     Raises:
         RecipeError: naming the file, the key path, what was received and expected.
-
     """
     try:
         return Recipe.model_validate(data)

@@ -58,7 +58,6 @@ class Entry:
 
         Raises:
             OverrideError: naming the key, what was received and what was expected.
-
         """
         if not overrides:
             return self.params, self.outputs

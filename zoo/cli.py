@@ -181,7 +181,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
             f"{art['bytes'] / 1e6:.2f} MB",
             f"{art['export_seconds']:.2f}",
             "not validated" if err is None else f"{err:.2e}",
-            f"{art['tolerance']:g}",
+            f"{art['tolerance']['atol']:g}",
         )
     console().print(table)
 

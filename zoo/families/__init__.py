@@ -1,5 +1,12 @@
-"""Built-in model families. Importing this package registers them (no TensorFlow import)."""
+"""Built-in model families, one module each; importing this package registers them all.
 
-from zoo.families import cnn_lstm_fusion
+Every public module here is imported (none imports TensorFlow at module level), so a new
+family is a new file: no list to edit.
+"""
 
-__all__ = ["cnn_lstm_fusion"]
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from export._base import Arrays, ExportFormat
+from export._base import Arrays, ExportContext, ExportFormat
 
 SIGNATURE = "serving_default"
 
 
-def write(model: Any, path: Path) -> None:
+def write(model: Any, path: Path, ctx: ExportContext) -> None:
     """Export ``model`` as a SavedModel folder at ``path``."""
     model.export(str(path), format="tf_saved_model", verbose=False)
 
@@ -49,4 +49,4 @@ def load(path: Path) -> SavedModelRunner:
     return SavedModelRunner(path)
 
 
-FORMAT = ExportFormat("saved_model", "saved_model", write, load, runtime="tensorflow")
+FORMATS = [ExportFormat("saved_model", "saved_model", write, load, runtime="tensorflow")]

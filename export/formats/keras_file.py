@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from export._base import Arrays, ExportFormat
+from export._base import Arrays, ExportContext, ExportFormat
 
 
-def write(model: Any, path: Path) -> None:
+def write(model: Any, path: Path, ctx: ExportContext) -> None:
     """Save ``model`` as a ``.keras`` archive at ``path``."""
     model.save(path)
 
@@ -40,4 +40,4 @@ def load(path: Path) -> KerasRunner:
         return KerasRunner(keras.saving.load_model(path, safe_mode=True))
 
 
-FORMAT = ExportFormat("keras", "model.keras", write, load, runtime="keras (safe_mode)")
+FORMATS = [ExportFormat("keras", "model.keras", write, load, runtime="keras (safe_mode)")]
