@@ -81,6 +81,8 @@ class Subject:
     inputs: dict[str, InputSpec]
     outputs: dict[str, OutputSpec]
     recipe: dict[str, Any] | None
+    params: Any = None
+    extra_signatures: Any = None
 
 
 def parse_formats(requested: list[str] | str | None, declared: list[str]) -> list[str]:
@@ -114,7 +116,8 @@ def subject_for(model_or_name: Any, *, seed: int | None, **overrides: Any) -> Su
 
     if isinstance(model_or_name, str):
         entry = REGISTRY.get(model_or_name)
-        _, outputs = entry.resolve(overrides)
+        params, outputs = entry.resolve(overrides)
+        extra = entry.family.signatures
         info = zoo.info(model_or_name, **overrides)
         model = zoo.get(model_or_name, seed=seed, **overrides)
         return Subject(
@@ -124,6 +127,8 @@ def subject_for(model_or_name: Any, *, seed: int | None, **overrides: Any) -> Su
             dict(entry.recipe.inputs),
             outputs,
             info,
+            params=params,
+            extra_signatures=(lambda m: extra(m, params)) if extra is not None else None,
         )
     if overrides:
         raise ZooError("overrides apply to a model name, not to a built model; received both.")
@@ -194,6 +199,8 @@ def export_model(
         subject.inputs,
         subject.outputs,
         calibration=lambda count: _calibration(subject.inputs, count),
+        params=subject.params,
+        extra_signatures=subject.extra_signatures,
     )
 
     artifacts: dict[str, Any] = {}

@@ -46,6 +46,9 @@ class ExportContext:
         calibration: ``(count) -> iterator of single-example input dicts`` (batch 1) of
             realistic inputs, for quantization (representative dataset, calibration
             reader). Never all zeros.
+        params: The family params the model was built with (``None`` for a given model).
+        extra_signatures: ``(model) -> {name: tf.function}`` of extra SavedModel
+            signatures the family declares, or ``None``.
     """
 
     name: str
@@ -53,6 +56,8 @@ class ExportContext:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     calibration: Callable[[int], Iterator[Arrays]] = field(repr=False)
+    params: Any = None
+    extra_signatures: Callable[[Any], dict[str, Any]] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     OutputsFn = Callable[[Any, dict[str, InputSpec]], dict[str, list[int]]]
     BuildFn = Callable[[Any, dict[str, InputSpec], str], Any]
+    SignaturesFn = Callable[[Any, Any], dict[str, Any]]
 
 
 class Params(BaseModel):
@@ -52,13 +53,19 @@ class Family:
     outputs: OutputsFn
     build: BuildFn
     description: str = ""
+    signatures: SignaturesFn | None = None
 
 
 FAMILIES: dict[str, Family] = {}
 
 
 def register_family(
-    name: str, *, params: type[Params], outputs: OutputsFn, description: str = ""
+    name: str,
+    *,
+    params: type[Params],
+    outputs: OutputsFn,
+    description: str = "",
+    signatures: SignaturesFn | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register a family builder under ``name`` (decorator).
 
@@ -68,6 +75,8 @@ def register_family(
         outputs: ``(params, inputs) -> {output name: shape}``; raises
             :class:`SpecProblem` when the inputs do not suit the family.
         description: One line shown by ``zoo show``.
+        signatures: Optional ``(model, params) -> {name: tf.function}`` of extra SavedModel
+            serving signatures (e.g. a raw-string input); called only at export time.
 
     Returns:
         A decorator that registers and returns the build function.
@@ -84,7 +93,7 @@ def register_family(
                 f"family {name!r} is already registered by {FAMILIES[name].build.__module__}; "
                 "choose another family name."
             )
-        FAMILIES[name] = Family(name, params, outputs, build, description)
+        FAMILIES[name] = Family(name, params, outputs, build, description, signatures)
         return build
 
     return decorator
