@@ -26,15 +26,26 @@ def test_list_pattern_and_json():
     assert json.loads(proc.stdout) == zoo.list("*_tiny")
 
 
-def test_show_prints_the_contract():
-    proc = run_cli("show", NAME)
+def test_show_prints_the_contract_without_building():
+    proc = run_cli("show", NAME, "--no-build")
     assert proc.returncode == 0, proc.stderr
     for text in ("tokens", "[batch, 16]", "[batch, 32, 32, 3]", "probabilities", "lstm_units"):
         assert text in proc.stdout
+    assert "parameters:" not in proc.stdout
+
+
+def test_show_builds_for_parameters_and_flops():
+    proc = run_cli("show", NAME, "--json")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)["stats"]
+    model = zoo.get(NAME, seed=0)
+    assert stats["parameters"]["total"] == model.count_params()
+    assert stats["flops_per_example"] > 2 * stats["parameters"]["total"] // 10
+    assert "random" in stats["weights"]
 
 
 def test_show_json_with_override():
-    proc = run_cli("show", NAME, "--json", "--set", "num_classes=5")
+    proc = run_cli("show", NAME, "--json", "--no-build", "--set", "num_classes=5")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["outputs"]["probabilities"]["shape"] == [5]
 

@@ -56,10 +56,17 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
         p.add_argument("--seed", type=int, default=seed, help=f"weights seed (default {seed})")
 
-    p = sub.add_parser("show", help="describe a model: I/O contract, params, formats")
+    p = sub.add_parser(
+        "show", help="describe a model: I/O contract, params, formats, size and FLOPs"
+    )
     p.add_argument("name")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--no-build",
+        action="store_true",
+        help="recipe only: skip building the model (parameter count and FLOPs need a build)",
+    )
 
     p = sub.add_parser("build", help="build a model and save it as .keras")
     model_args(p)
@@ -111,9 +118,26 @@ def _cmd_list(args: argparse.Namespace) -> None:
         print("\n".join(names))
 
 
+def _model_stats(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Build the model and measure parameters and FLOPs per example."""
+    from zoo._analysis import count_params, flops_per_example, weights_source
+    from zoo._registry import REGISTRY
+
+    model = zoo.get(name, seed=0, **overrides)
+    info = zoo.info(name, **overrides)
+    return {
+        "parameters": count_params(model),
+        "flops_per_example": flops_per_example(model, REGISTRY.get(name).recipe.inputs),
+        "weights": weights_source(info["params"]),
+    }
+
+
 def _cmd_show(args: argparse.Namespace) -> None:
-    info = zoo.info(args.name, **parse_set(args.set))
+    overrides = parse_set(args.set)
+    info = zoo.info(args.name, **overrides)
     if args.json:
+        if not args.no_build:
+            info["stats"] = _model_stats(args.name, overrides)
         _print_json(info)
         return
     from rich.markup import escape
@@ -139,6 +163,17 @@ def _cmd_show(args: argparse.Namespace) -> None:
         params.add_row(key, escape(json.dumps(value)))
     out.print(params)
     out.print(f"recipe: {escape(info['source'])}")
+    if args.no_build:
+        return
+    stats = _model_stats(args.name, overrides)
+    n = stats["parameters"]
+    out.print(
+        f"parameters: {n['total']:,} ({n['trainable']:,} trainable, {n['non_trainable']:,} frozen)"
+    )
+    out.print(
+        f"FLOPs per example: {stats['flops_per_example'] / 1e6:,.1f} M (TF profiler, batch 1)"
+    )
+    out.print(f"weights: {escape(stats['weights'])}")
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
