@@ -35,6 +35,7 @@ from export.validate import (
     raise_on_failure,
     sample_inputs,
 )
+from export.verify import GOLDEN, verify, write_golden
 from zoo._errors import ZooError, did_you_mean
 from zoo._recipe import FORMAT_GROUPS, FORMAT_VARIANTS, InputSpec, OutputSpec, expand_formats
 
@@ -58,6 +59,7 @@ __all__ = [
     "parse_formats",
     "run_once",
     "sample_inputs",
+    "verify",
 ]
 
 
@@ -229,7 +231,10 @@ def export_model(
                 "parity": [r.as_dict() for r in report],
                 **extra,
             }
+        golden = stage.path / GOLDEN
+        write_golden(golden, samples[max(BATCH_SIZES)], reference[max(BATCH_SIZES)])
         manifest = _manifest(subject, artifacts, seed=seed, overrides=overrides)
+        manifest["golden"] = {"path": GOLDEN, "sha256": sha256_path(golden)}
         final = stage.commit(manifest)
     return ExportResult(final, manifest, parity, subject.model)
 

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-validate", action="store_true", help="skip the parity check")
 
+    p = sub.add_parser("verify", help="re-check an export folder: hashes and golden outputs")
+    p.add_argument("folder", type=Path, help="a folder written by zoo export (OUT/NAME)")
+
     p = sub.add_parser("bench", help="time a model across backends")
     p.add_argument("target", help="registered model name or a folder written by zoo export")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
@@ -221,6 +224,35 @@ def _cmd_export(args: argparse.Namespace) -> None:
     console().print(table)
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from export import verify
+
+    report = verify(args.folder)
+    table = Table(title=f"verify {args.folder}", title_justify="left")
+    for col in ("format", "artifact", "sha256", "max |Δ| vs golden", "tolerance", "result"):
+        table.add_column(col)
+    for c in report.checks:
+        err = "" if c.max_abs is None else f"{c.max_abs:.2e}"
+        result = (
+            "ok"
+            if c.ok
+            else ("FAILED: " + (c.error or ("hash differs" if not c.hash_ok else "off")))
+        )
+        table.add_row(
+            *map(
+                escape,
+                (c.format, c.path, "ok" if c.hash_ok else "DIFFERS", err, f"{c.atol:g}", result),
+            )
+        )
+    out = console()
+    out.print(table)
+    out.print(f"golden.npz hash: {'ok' if report.golden_ok else 'DIFFERS'}")
+    return 0 if report.ok else 1
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from benchmarks import run
     from benchmarks._report import render
@@ -241,6 +273,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {
+    "verify": _cmd_verify,
     "list": _cmd_list,
     "show": _cmd_show,
     "build": _cmd_build,
@@ -253,11 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command. Returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        return COMMANDS[args.command](args) or 0
     except ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
