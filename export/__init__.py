@@ -54,6 +54,7 @@ __all__ = [
     "ExportResult",
     "Runner",
     "ValidationFailed",
+    "check_export",
     "export_model",
     "load_runner",
     "parse_formats",
@@ -185,25 +186,13 @@ def export_model(
         ValidationFailed: an artifact is off by more than its tolerance; ``out/NAME``
             keeps its previous content.
     """
-    if isinstance(model_or_name, str):
-        from zoo._registry import REGISTRY
-
-        declared = list(REGISTRY.get(model_or_name).recipe.export.formats)
-    else:
-        declared = list(FORMATS)
-    fmts = parse_formats(formats, declared)  # before building: bad arguments fail fast
+    fmts = parse_formats(
+        formats, _declared_formats(model_or_name)
+    )  # before building: bad arguments fail fast
     subject = subject_for(model_or_name, seed=seed, **overrides)
     samples = {b: sample_inputs(subject.inputs, b, seed=1000 + b) for b in BATCH_SIZES}
     reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
-    ctx = ExportContext(
-        subject.name,
-        subject.family,
-        subject.inputs,
-        subject.outputs,
-        calibration=lambda count: _calibration(subject.inputs, count),
-        params=subject.params,
-        extra_signatures=subject.extra_signatures,
-    )
+    ctx = _context(subject)
 
     artifacts: dict[str, Any] = {}
     parity: dict[str, list[OutputParity]] = {}
@@ -237,6 +226,50 @@ def export_model(
         manifest["golden"] = {"path": GOLDEN, "sha256": sha256_path(golden)}
         final = stage.commit(manifest)
     return ExportResult(final, manifest, parity, subject.model)
+
+
+def check_export(
+    model_or_name: Any,
+    *,
+    formats: list[str] | str | None = None,
+    seed: int | None = 0,
+    **overrides: Any,
+) -> list[Any]:
+    """Feasibility of each format, converted in a scratch folder (``zoo export --check``).
+
+    Returns:
+        One :class:`export.check.Finding` per format variant: ok or the error, with notes.
+
+    Example:
+        >>> [f.ok for f in check_export("cnn_lstm_fusion_tiny", formats="all")]
+        [True, True]
+    """
+    from export.check import check_formats
+
+    declared = _declared_formats(model_or_name)
+    fmts = parse_formats(formats, declared)
+    subject = subject_for(model_or_name, seed=seed, **overrides)
+    return check_formats(subject, _context(subject), fmts)
+
+
+def _declared_formats(model_or_name: Any) -> list[str]:
+    if isinstance(model_or_name, str):
+        from zoo._registry import REGISTRY
+
+        return list(REGISTRY.get(model_or_name).recipe.export.formats)
+    return list(FORMATS)
+
+
+def _context(subject: Subject) -> ExportContext:
+    return ExportContext(
+        subject.name,
+        subject.family,
+        subject.inputs,
+        subject.outputs,
+        calibration=lambda count: _calibration(subject.inputs, count),
+        params=subject.params,
+        extra_signatures=subject.extra_signatures,
+    )
 
 
 def _validate(

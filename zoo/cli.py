@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default=Path("artifacts"), type=Path, help="parent folder (default artifacts/)"
     )
     p.add_argument("--no-validate", action="store_true", help="skip the parity check")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="feasibility only: convert each format in a scratch folder, write nothing",
+    )
 
     p = sub.add_parser("verify", help="re-check an export folder: hashes and golden outputs")
     p.add_argument("folder", type=Path, help="a folder written by zoo export (OUT/NAME)")
@@ -196,8 +201,10 @@ def _cmd_build(args: argparse.Namespace) -> None:
     print(f"{args.name}: {model.count_params():,} parameters → {out}")
 
 
-def _cmd_export(args: argparse.Namespace) -> None:
+def _cmd_export(args: argparse.Namespace) -> int:
     formats = None if args.format == "all" else [f.strip() for f in args.format.split(",")]
+    if args.check:
+        return _export_check(args, formats)
     result = zoo.export(
         args.name,
         args.out,
@@ -222,6 +229,23 @@ def _cmd_export(args: argparse.Namespace) -> None:
             f"{art['tolerance']['atol']:g}",
         )
     console().print(table)
+
+
+def _export_check(args: argparse.Namespace, formats: list[str] | None) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from export import check_export
+
+    findings = check_export(args.name, formats=formats, seed=args.seed, **parse_set(args.set))
+    table = Table(title=f"export --check {args.name} (nothing written)", title_justify="left")
+    for col in ("format", "feasible", "seconds", "notes / error"):
+        table.add_column(col)
+    for f in findings:
+        detail = f.error if f.error else "; ".join(f.notes)
+        table.add_row(*map(escape, (f.format, "yes" if f.ok else "NO", f"{f.seconds:.1f}", detail)))
+    console().print(table)
+    return 0 if all(f.ok for f in findings) else 1
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
