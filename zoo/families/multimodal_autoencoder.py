@@ -288,7 +288,13 @@ def autoencoder_targets(
     description="Image CNN + text LSTM → shared latent → image and bag-of-words reconstructions.",
 )
 def build(p: MultimodalAutoencoderParams, inputs: dict[str, InputSpec], name: str) -> Any:
-    """Build the chosen part as a compiled functional model (imports Keras)."""
+    """Build the chosen part as a compiled functional model (imports Keras).
+
+    Example:
+        >>> model = zoo.get("multimodal_autoencoder_tiny", seed=0)  # calls this
+        >>> sorted(model.output)
+        ['bag_of_words', 'image_reconstruction']
+    """
     import keras
 
     tensors = {
