@@ -369,12 +369,16 @@ def _bench_section(results: dict[str, Any] | None, run_dir: Path | None) -> list
         "",
     ]
     skipped = [r for r in results["rows"] if r.get("skipped")]
-    lines += [f"- skipped `{r['backend']}`: {r['skipped']}" for r in _first_per_backend(skipped)]
+    if skipped:
+        lines += [
+            f"- skipped `{r['backend']}`: {r['skipped']}" for r in _first_per_backend(skipped)
+        ]
+        lines.append("")
     recommended = results.get("recommended") or {}
     if recommended:
         picks = ", ".join(f"{precision}: `{backend}`" for precision, backend in recommended.items())
-        lines += ["", f"**Recommended backends:** {picks}"]
-    return [*lines, "", *_environment(results), ""]
+        lines += [f"**Recommended backends:** {picks}", ""]
+    return [*lines, *_environment(results), ""]
 
 
 def _bench_row(r: dict[str, Any]) -> str:
