@@ -375,8 +375,10 @@ def test_malformed_weights_strings_fail_before_building(value, fragment):
     assert repr(value) in str(info.value)
 
 
-def test_python_none_means_random():
+def test_python_none_means_random_and_paths_become_strings(tmp_path):
     assert zoo.info(TINY, weights=None)["params"]["weights"] == "none"
+    path = tmp_path / "base.weights.h5"
+    assert zoo.info(TINY, weights=path)["params"]["weights"] == str(path)
     assert weights.resolve(None).kind == "none"
 
 

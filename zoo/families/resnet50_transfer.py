@@ -23,6 +23,7 @@ cache or downloaded) or a path to a ``.weights.h5``/``.h5`` file of the base; se
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -64,7 +65,10 @@ class ResNet50TransferParams(Params):
 
     @field_validator("weights", mode="before")
     @classmethod
-    def _none_means_random(cls, value: Any) -> Any:
+    def _plain_string(cls, value: Any) -> Any:
+        """``None`` → ``"none"``; a ``pathlib.Path`` → its string (Python callers)."""
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
         return zoo_weights.normalize(value) if value is None or isinstance(value, str) else value
 
 
