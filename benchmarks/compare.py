@@ -30,6 +30,8 @@ RESULTS = "results.json"
 FASTER, SLOWER, SAME = "faster", "slower", "same"
 ONLY_A, ONLY_B = "only in A", "only in B"
 SKIPPED = "skipped"
+#: Rows moving each way beyond noise, from which a comparison warns of machine drift.
+DRIFT_ROWS = 2
 
 Key = tuple[str, int, int]
 
@@ -199,7 +201,8 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any], *, threshold: float = 0.1
     rows_a, rows_b = _by_key(a), _by_key(b)
     keys = [*rows_a, *(k for k in rows_b if k not in rows_a)]
     rows = [_compare_row(k, rows_a.get(k), rows_b.get(k), threshold) for k in keys]
-    return CompareResult(rows, float(threshold), _label(a), _label(b), _warnings(a, b))
+    warnings = _warnings(a, b) + _drift_warning(rows)
+    return CompareResult(rows, float(threshold), _label(a), _label(b), warnings)
 
 
 def verdict(
@@ -239,7 +242,7 @@ def render_compare(result: CompareResult) -> Any:
         caption=escape(_summary(result)),
         caption_justify="left",
     )
-    for col in ("backend", "batch", "threads", "A p50 ms [95% CI]", "B p50 ms [95% CI]", "B/A"):
+    for col in ("backend", "batch", "threads", "A p50 ms ±CI", "B p50 ms ±CI", "B/A"):
         table.add_column(col, justify="left" if col == "backend" else "right")
     table.add_column("verdict", justify="left")
     for row in result.rows:
@@ -375,6 +378,23 @@ def _warnings(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return out
 
 
+def _drift_warning(rows: list[CompareRow]) -> list[str]:
+    """Warn when rows moved both ways beyond their CIs: a sign the machine's load changed.
+
+    A median's CI covers the noise within one measurement, not the drift between two runs
+    minutes apart on a shared machine (two identical runs here differed by 0.3×–3.9×).
+    """
+    faster = sum(r.verdict == FASTER for r in rows)
+    slower = sum(r.verdict == SLOWER for r in rows)
+    if min(faster, slower) < DRIFT_ROWS:
+        return []
+    return [
+        f"{faster} rows got faster and {slower} slower beyond their CIs: the machine's load "
+        "probably differed between the runs, which within-run CIs do not capture. Re-run "
+        "both on a quiet machine (not --quick) before trusting a regression."
+    ]
+
+
 def _summary(result: CompareResult) -> str:
     counts = result.counts()
     order = (FASTER, SLOWER, SAME, ONLY_A, ONLY_B, SKIPPED)
@@ -394,11 +414,12 @@ def _cell(p50: float | None, ci: tuple[float, float] | None) -> str:
         return "—"
     if ci is None:
         return f"{p50:.3f}"
-    return f"{p50:.3f} [{ci[0]:.3f}–{ci[1]:.3f}]"
+    half = 50 * (ci[1] - ci[0]) / p50
+    return f"{p50:.3f} ±{half:.0f}%" if half >= 1 else f"{p50:.3f} ±{half:.1f}%"
 
 
 def _verdict_markup(row: CompareRow, threshold: float) -> str:
     if row.regression:
-        return f"[bold red]slower (regression > +{threshold:.0%})[/]"
+        return f"[bold red]REGRESSION (> +{threshold:.0%})[/]"
     style = {FASTER: "green", SLOWER: "yellow", SAME: "dim"}.get(row.verdict, "cyan")
     return f"[{style}]{row.verdict}[/]"

@@ -337,7 +337,24 @@ def test_render_compare_lists_every_row_and_the_regression():
     console = Console(record=True, width=200, color_system=None)
     console.print(table)
     text = console.export_text()
-    assert "onnx:fp32" in text and "regression" in text and "1.500" in text
+    assert "onnx:fp32" in text and "REGRESSION" in text and "1.500" in text
+    assert "±2%" in text  # half-width of the CI, as a share of the median
+
+
+def test_rows_moving_both_ways_beyond_noise_warn_of_machine_drift():
+    from benchmarks.compare import compare_runs
+
+    backends = ("keras_predict", "saved_model", "onnx:fp32", "onnx:int8", "tflite:fp32")
+    a = make_results(backends=backends)
+    b = copy.deepcopy(a)
+    for backend, factor in (("saved_model", 0.5), ("onnx:fp32", 0.6), ("onnx:int8", 1.5)):
+        b = with_p50(b, backend, timed(a, backend)["stats"]["p50_ms"] * factor)
+    one_way = compare_runs(a, b)
+    assert not any("load probably differed" in w for w in one_way.warnings)  # 2 faster, 1 slower
+    b = with_p50(b, "tflite:fp32", timed(a, "tflite:fp32")["stats"]["p50_ms"] * 2)
+    both_ways = compare_runs(a, b)
+    assert any("2 rows got faster and 2 slower" in w for w in both_ways.warnings)
+    assert both_ways.exit_code == 1  # a warning, not a change of verdict
 
 
 @pytest.mark.parametrize("threshold", [0, -0.1, float("nan"), "10%", True])
