@@ -45,6 +45,7 @@ __all__ = [
     "get",
     "info",
     "list",
+    "preprocessor",
     "register_family",
 ]
 
@@ -110,6 +111,47 @@ def get(name: str, *, seed: int | None = None, **overrides: Any) -> Any:
     from zoo._build import build
 
     return build(REGISTRY.get(name), overrides, seed=seed)
+
+
+def preprocessor(name: str, **overrides: Any) -> Any:
+    """The step that turns raw data into a model's named inputs (e.g. text → token ids).
+
+    Built from the same vocabulary and settings as :func:`get` with the same overrides;
+    imports TensorFlow when called (listing models stays TensorFlow-free).
+
+    Args:
+        name: Registered model name whose family has a preprocessor (e.g. a
+            ``bert_classifier`` recipe).
+        **overrides: Parameter overrides, validated as in :func:`get`.
+
+    Returns:
+        A callable: for ``bert_classifier``, a list of strings (or a ``tf.string``
+        tensor of shape ``[batch]``) → ``{"token_ids", "padding_mask", "segment_ids"}``,
+        int32 of shape ``[batch, sequence_length]`` (NumPy arrays, or tf tensors for a
+        tf input).
+
+    Raises:
+        UnknownModelError: the name is not registered.
+        OverrideError: an override is unknown or has the wrong type or value.
+        ZooError: the model's family has no preprocessor, or its files are missing.
+
+    Example:
+        >>> features = zoo.preprocessor("bert_classifier_tiny")(["great movie"])
+        >>> features["token_ids"].shape
+        (1, 16)
+        >>> probs = zoo.get("bert_classifier_tiny")(features)["probabilities"]
+    """
+    entry = REGISTRY.get(name)
+    params, _ = entry.resolve(overrides)
+    make = entry.family.preprocessor
+    if make is None:
+        with_hook = sorted(n for n in REGISTRY.names() if REGISTRY.get(n).family.preprocessor)
+        raise ZooError(
+            f"model {name!r} (family {entry.family.name!r}) has no preprocessor: its inputs "
+            f"{sorted(entry.recipe.inputs)} are fed as arrays directly. Expected a model whose "
+            f"family turns raw data into inputs, e.g. {', '.join(with_hook) or 'none registered'}."
+        )
+    return make(params, dict(entry.recipe.inputs))
 
 
 def add_recipes(path: str | os.PathLike[str]) -> builtins.list[str]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     OutputsFn = Callable[[Any, dict[str, InputSpec]], dict[str, list[int]]]
     BuildFn = Callable[[Any, dict[str, InputSpec], str], Any]
     SignaturesFn = Callable[[Any, Any], dict[str, Any]]
+    PreprocessorFn = Callable[[Any, dict[str, InputSpec]], Any]
 
 
 class Params(BaseModel):
@@ -54,6 +55,7 @@ class Family:
     build: BuildFn
     description: str = ""
     signatures: SignaturesFn | None = None
+    preprocessor: PreprocessorFn | None = None
 
 
 FAMILIES: dict[str, Family] = {}
@@ -66,6 +68,7 @@ def register_family(
     outputs: OutputsFn,
     description: str = "",
     signatures: SignaturesFn | None = None,
+    preprocessor: PreprocessorFn | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register a family builder under ``name`` (decorator).
 
@@ -77,6 +80,9 @@ def register_family(
         description: One line shown by ``zoo show``.
         signatures: Optional ``(model, params) -> {name: tf.function}`` of extra SavedModel
             serving signatures (e.g. a raw-string input); called only at export time.
+        preprocessor: Optional ``(params, inputs) -> callable`` returning the step that turns
+            raw data (e.g. a list of strings) into the model's named inputs; what
+            :func:`zoo.preprocessor` returns. May import TensorFlow (called on demand only).
 
     Returns:
         A decorator that registers and returns the build function.
@@ -93,7 +99,7 @@ def register_family(
                 f"family {name!r} is already registered by {FAMILIES[name].build.__module__}; "
                 "choose another family name."
             )
-        FAMILIES[name] = Family(name, params, outputs, build, description, signatures)
+        FAMILIES[name] = Family(name, params, outputs, build, description, signatures, preprocessor)
         return build
 
     return decorator
