@@ -1,22 +1,88 @@
 """``saved_model`` format: TF SavedModel with a named, dynamic-batch serving signature.
 
 The signatures ``serve`` and ``serving_default`` take the recipe's input names as
-keyword arguments and return a dict keyed by the recipe's output names.
+keyword arguments and return a dict keyed by the recipe's output names. A family may add
+more signatures (``register_family(..., signatures=fn)``), e.g. ``bert_classifier``'s
+``serve_text`` that takes raw strings and tokenizes inside the graph with
+tensorflow-text ops; such a SavedModel reloads only in a process that imported
+``tensorflow_text`` first, which :class:`SavedModelRunner` does when it is installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from export._base import Arrays, ExportContext, ExportFormat
+from zoo._errors import ZooError
 
 SIGNATURE = "serving_default"
+#: The endpoint every SavedModel has (``serving_default`` is an alias of it).
+ENDPOINT = "serve"
 
 
-def write(model: Any, path: Path, ctx: ExportContext) -> None:
-    """Export ``model`` as a SavedModel folder at ``path``."""
-    model.export(str(path), format="tf_saved_model", verbose=False)
+def write(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
+    """Export ``model`` as a SavedModel folder at ``path``, with the family's extra signatures.
+
+    Returns:
+        Manifest details: the signature names, and what a serving process must import
+        when an extra signature uses tensorflow-text ops.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(ENDPOINT, model.__call__, input_signature=[_input_signature(model)])
+    extra = ctx.extra_signatures(model) if ctx.extra_signatures is not None else {}
+    for name, fn in extra.items():
+        if name in (ENDPOINT, SIGNATURE):
+            raise ZooError(
+                f"{ctx.name}: the family declares an extra signature named {name!r}, which "
+                f"is reserved for the default one; expected another name."
+            )
+        archive.add_endpoint(name, fn)
+    archive.write_out(str(path), verbose=False)
+    details: dict[str, Any] = {"signatures": [ENDPOINT, SIGNATURE, *extra]}
+    custom = _non_core_ops(path)
+    if custom:
+        details["custom_ops"] = custom
+        details["load_note"] = (
+            "the graph uses ops outside core TensorFlow; register them before "
+            "tf.saved_model.load (tensorflow-text ops: import tensorflow_text)"
+        )
+    return details
+
+
+def _input_signature(model: Any) -> Any:
+    """``tf.TensorSpec`` per model input, named after it, with a dynamic batch axis."""
+    import keras
+    import tensorflow as tf
+
+    return keras.tree.map_structure(
+        lambda t: tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=t.name), model.input
+    )
+
+
+def _non_core_ops(path: Path) -> list[str]:
+    """Ops in the written graph that core TensorFlow does not define (e.g. tensorflow-text's)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    ops = set()
+    for graph in proto.meta_graphs:
+        ops |= {node.op for node in graph.graph_def.node}
+        for fn in graph.graph_def.library.function:
+            ops |= {node.op for node in fn.node_def}
+    return sorted(op for op in ops if not hasattr(tf.raw_ops, op))
+
+
+def _register_custom_ops() -> None:
+    """Import tensorflow-text if installed, so its ops (``RegexSplitWithOffsets``…) load."""
+    with contextlib.suppress(ImportError):
+        import tensorflow_text  # noqa: F401
 
 
 class SavedModelRunner:
@@ -25,6 +91,7 @@ class SavedModelRunner:
     def __init__(self, path: Path, signature: str = SIGNATURE):
         import tensorflow as tf
 
+        _register_custom_ops()
         self._tf = tf
         self.loaded = tf.saved_model.load(str(path))
         if signature not in self.loaded.signatures:
