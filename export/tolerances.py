@@ -23,6 +23,14 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "keras": Tolerance(1e-6),
     "saved_model": Tolerance(1e-5),
+    "onnx:fp32": Tolerance(1e-5),
+    # int8 QDQ: a loose bound in output units (probabilities here). Measured on
+    # cnn_lstm_fusion_tiny over 40 random-weight seeds: worst |diff| 0.009 at batch 1/3 and
+    # 0.055 over 64 inputs; full-size cnn_lstm_fusion 0.021. No top-1 requirement: on random
+    # weights near-uniform probabilities flip (6 of 40 seeds under 99%, worst 96.9%); the
+    # issue's ">= 99% top-1 agreement" is tested on a trained classifier instead
+    # (tests/test_export_onnx.py).
+    "onnx:int8": Tolerance(0.1),
 }
 
 #: (family, format) → tolerance, where a family needs its own.

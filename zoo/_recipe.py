@@ -33,6 +33,7 @@ DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
 FORMAT_GROUPS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
     "saved_model": ("saved_model",),
+    "onnx": ("onnx:fp32", "onnx:int8"),
 }
 FORMAT_VARIANTS: tuple[str, ...] = tuple(v for vs in FORMAT_GROUPS.values() for v in vs)
 KNOWN_FORMATS: tuple[str, ...] = tuple(dict.fromkeys([*FORMAT_GROUPS, *FORMAT_VARIANTS]))

@@ -1,0 +1,190 @@
+"""Keras → ONNX conversion and the graph fixes the ``onnx:*`` formats rely on.
+
+The conversion goes through ``keras.Model.export(format="onnx")`` (tf2onnx underneath, with
+the NumPy 2 patches Keras applies) at a pinned opset, with an explicit input signature built
+from the recipe, so a model that was never called converts too. The resulting graph is then
+made to honour the recipe contract: input and output names are the recipe's, the leading
+axis of every input and output is the symbolic dimension :data:`BATCH_DIM`, and the model
+passes ``onnx.checker.check_model(..., full_check=True)``.
+"""
+
+from __future__ import annotations
+
+import collections
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoo._errors import ZooError
+
+#: ONNX opset of every exported graph. 17 is the newest opset for which tf2onnx 1.17 uses its
+#: long-standing converters throughout (it has opset-18 handlers for two op kinds only), it
+#: carries ``LayerNormalization`` (17+) for transformer graphs, per-channel QDQ needs 13+,
+#: and onnxruntime 1.32 runs it (and its int8 QDQ kernels) natively.
+OPSET = 17
+
+#: Name of the symbolic leading (batch) dimension of every graph input and output.
+BATCH_DIM = "batch"
+
+#: ONNX tensor element type → NumPy dtype name, for the recipe dtypes zoo knows.
+ELEM_TYPES = {1: "float32", 2: "uint8", 6: "int32", 7: "int64", 8: "string", 10: "float16"}
+
+
+def convert(model: Any, inputs: dict[str, Any], *, opset: int = OPSET) -> Any:
+    """Convert a Keras functional model to an ``onnx.ModelProto`` (not yet checked).
+
+    Args:
+        model: The Keras model; it does not need to have been called.
+        inputs: Recipe input name → spec (``shape`` without batch, ``dtype``).
+        opset: ONNX opset to convert to.
+
+    Returns:
+        The converted model, as tf2onnx wrote it.
+
+    Example:
+        >>> proto = convert(model, {"image": spec}, opset=17)
+    """
+    import keras
+    import onnx
+
+    signature = [
+        {
+            name: keras.InputSpec(shape=(None, *spec.shape), dtype=spec.dtype, name=name)
+            for name, spec in inputs.items()
+        }
+    ]
+    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
+        target = Path(tmp) / "converted.onnx"
+        model.export(
+            str(target),
+            format="onnx",
+            input_signature=signature,
+            opset_version=opset,
+            verbose=False,
+        )
+        return onnx.load(str(target))
+
+
+def conform(proto: Any, inputs: dict[str, Any], outputs: dict[str, Any]) -> Any:
+    """Give the graph the recipe's I/O names and a symbolic batch axis, then full-check it.
+
+    Args:
+        proto: A converted ``onnx.ModelProto`` (changed in place and returned).
+        inputs: Recipe input name → spec.
+        outputs: Recipe output name → spec.
+
+    Returns:
+        The same model, checked with ``onnx.checker.check_model(full_check=True)``.
+
+    Raises:
+        ZooError: the graph's inputs or outputs cannot be matched to the recipe's, or an
+            input lost its dynamic batch axis.
+
+    Example:
+        >>> proto = conform(convert(model, specs), specs, out_specs)
+    """
+    import onnx
+
+    graph = proto.graph
+    got_inputs = [i.name for i in graph.input]
+    if sorted(got_inputs) != sorted(inputs):
+        raise ZooError(
+            f"ONNX graph inputs are {sorted(got_inputs)}, expected the recipe inputs "
+            f"{sorted(inputs)}; give every keras.Input the recipe input's name."
+        )
+    for old, new in _output_renames([o.name for o in graph.output], list(outputs)).items():
+        rename_value(graph, old, new)
+    for value in [*graph.input, *graph.output]:
+        _set_batch_dim(value)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _output_renames(got: list[str], want: list[str]) -> dict[str, str]:
+    """Map graph output names to recipe output names (only those that differ)."""
+    if sorted(got) == sorted(want):
+        return {}
+    if len(got) == len(want) == 1:
+        return {got[0]: want[0]}
+    mapping: dict[str, str] = {}
+    for name in got:
+        hits = [w for w in want if w in name]
+        if len(hits) != 1:
+            raise ZooError(
+                f"cannot match ONNX graph output {name!r} to one of the recipe outputs {want} "
+                f"(graph outputs: {got}); name the model outputs after the recipe outputs."
+            )
+        mapping[name] = hits[0]
+    if sorted(mapping.values()) != sorted(want):
+        raise ZooError(f"ONNX graph outputs {got} do not map one-to-one onto {want}.")
+    return {k: v for k, v in mapping.items() if k != v}
+
+
+def rename_value(graph: Any, old: str, new: str) -> None:
+    """Rename tensor ``old`` to ``new`` everywhere in ``graph`` (nodes, I/O, value_info).
+
+    Example:
+        >>> rename_value(proto.graph, "Identity:0", "probabilities")
+    """
+    taken = {n for node in graph.node for n in [*node.input, *node.output]}
+    taken |= {v.name for v in [*graph.input, *graph.output, *graph.value_info]}
+    taken |= {t.name for t in graph.initializer}
+    if new in taken:
+        raise ZooError(
+            f"cannot rename ONNX tensor {old!r} to {new!r}: the graph already has a tensor "
+            f"named {new!r}."
+        )
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.name == old:
+            value.name = new
+
+
+def _set_batch_dim(value: Any) -> None:
+    """Name the leading dimension of a graph input/output :data:`BATCH_DIM`."""
+    dims = value.type.tensor_type.shape.dim
+    if not dims:
+        raise ZooError(f"ONNX graph value {value.name!r} has no shape; expected [batch, ...].")
+    first = dims[0]
+    if first.HasField("dim_value"):
+        raise ZooError(
+            f"ONNX graph value {value.name!r} has a fixed leading dimension {first.dim_value}; "
+            "expected a dynamic batch axis. Build the model with keras.Input(shape=...) "
+            "without a batch_size."
+        )
+    first.dim_param = BATCH_DIM
+
+
+def io_summary(proto: Any) -> dict[str, dict[str, Any]]:
+    """Name → {shape, dtype} of the graph inputs and outputs (``"batch"`` for symbolic dims).
+
+    Example:
+        >>> io_summary(proto)["inputs"]["image"]
+        {'shape': ['batch', 32, 32, 3], 'dtype': 'float32'}
+    """
+
+    def describe(value: Any) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        shape = [d.dim_param or d.dim_value for d in tensor.shape.dim]
+        return {"shape": shape, "dtype": ELEM_TYPES.get(tensor.elem_type, str(tensor.elem_type))}
+
+    return {
+        "inputs": {v.name: describe(v) for v in proto.graph.input},
+        "outputs": {v.name: describe(v) for v in proto.graph.output},
+    }
+
+
+def op_histogram(proto: Any) -> dict[str, int]:
+    """Op type → count over the main graph, most frequent first (ties by name).
+
+    Example:
+        >>> op_histogram(proto)["Conv"]
+        1
+    """
+    counts = collections.Counter(
+        f"{n.domain}:{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
+        for n in proto.graph.node
+    )
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

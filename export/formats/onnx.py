@@ -1,0 +1,237 @@
+"""``onnx:fp32`` and ``onnx:int8``: ONNX graphs run with onnxruntime.
+
+``onnx:fp32`` (``model.onnx``) is the Keras model converted by tf2onnx at opset
+:data:`~export.formats._onnx_graph.OPSET`, with the recipe's input and output names, a
+symbolic ``batch`` leading axis and a full ``onnx.checker`` pass. ``onnx:int8``
+(``model_int8.onnx``) is that graph statically quantized to int8 in QDQ form (per-channel
+weights, activation ranges calibrated on realistic inputs); see
+:mod:`export.formats._onnx_quant` and :data:`INT8_SETTINGS`.
+
+Artifacts load in onnxruntime alone: no TensorFlow or Keras import is needed to run them.
+
+Example:
+    >>> from export import export_model, load_runner, run_once
+    >>> result = export_model("cnn_lstm_fusion_tiny", Path("out"), formats=["onnx"])
+    >>> runner = load_runner("onnx:int8", result.path / "model_int8.onnx")
+    >>> run_once(runner, inputs)["probabilities"].shape
+    (3, 3)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import weakref
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export._atomic import sha256_path
+from export._base import Arrays, ExportContext, ExportFormat
+from export.formats import _onnx_graph as graph
+from export.formats._onnx_quant import QuantSettings, quantize
+from zoo._errors import ZooError
+
+FP32_ARTIFACT = "model.onnx"
+INT8_ARTIFACT = "model_int8.onnx"
+
+#: int8 settings for every family without an entry in :data:`FAMILY_INT8_SETTINGS`.
+#: Static QDQ won the measured comparison with ``quantize_dynamic`` on the full-size
+#: ``cnn_lstm_fusion`` (p50 at batch 1, same threads); the figures are in the report.
+INT8_SETTINGS = QuantSettings()
+
+#: family → int8 settings, where a family is better served by other settings.
+FAMILY_INT8_SETTINGS: dict[str, QuantSettings] = {}
+
+#: onnxruntime tensor type → NumPy dtype of the feed.
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(bool)": "bool",
+    "tensor(string)": "object",
+}
+
+
+def int8_settings(family: str | None) -> QuantSettings:
+    """The int8 quantization settings for ``family`` (the default when it has none).
+
+    Example:
+        >>> int8_settings("cnn_lstm_fusion").method
+        'static'
+    """
+    return FAMILY_INT8_SETTINGS.get(family or "", INT8_SETTINGS)
+
+
+@dataclass(frozen=True)
+class _Converted:
+    """The last fp32 file :func:`write_fp32` wrote, and what it was written from."""
+
+    model: weakref.ref
+    path: Path
+    weights: str
+    sha256: str
+
+
+#: Lets :func:`write_int8` reuse the fp32 graph :func:`write_fp32` just wrote for the same
+#: model and weights instead of converting again (for the full-size ``cnn_lstm_fusion`` a
+#: conversion takes ~85 s and ~12 GB of memory in tf2onnx).
+_last_fp32: _Converted | None = None
+
+
+def write_fp32(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
+    """Convert ``model`` to a checked fp32 ONNX file at ``path``.
+
+    Returns:
+        Manifest details: opset, converter, graph I/O, op type histogram.
+
+    Example:
+        >>> write_fp32(model, Path("out/model.onnx"), ctx)["opset"]
+        17
+    """
+    global _last_fp32
+    import onnx
+
+    proto = graph.conform(graph.convert(model, ctx.inputs), ctx.inputs, ctx.outputs)
+    onnx.save(proto, str(path))
+    _last_fp32 = _Converted(weakref.ref(model), path, _weights_digest(model), sha256_path(path))
+    return _describe(proto)
+
+
+def write_int8(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
+    """Convert ``model`` to ONNX and quantize it to int8 at ``path``.
+
+    The fp32 graph is the one :func:`write_fp32` wrote for this very model and weights if
+    that file is still unchanged (the usual ``formats=["onnx"]`` case), else it is
+    converted afresh into a temporary folder.
+
+    Returns:
+        Manifest details: opset, converter, graph I/O, op type histogram, quantization.
+
+    Example:
+        >>> write_int8(model, Path("out/model_int8.onnx"), ctx)["quantization"]["method"]
+        'static'
+    """
+    import onnx
+
+    settings = int8_settings(ctx.family)
+    dtypes = {name: _numpy_dtype(spec.dtype) for name, spec in ctx.inputs.items()}
+    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
+        reused = _reusable_fp32(model)
+        fp32 = reused or Path(tmp) / FP32_ARTIFACT
+        if reused is None:
+            write_fp32(model, fp32, ctx)
+        quant = quantize(fp32, path, settings=settings, calibration=ctx.calibration, dtypes=dtypes)
+    proto = graph.conform(onnx.load(str(path)), ctx.inputs, ctx.outputs)
+    onnx.save(proto, str(path))
+    return {**_describe(proto), "quantization": quant, "fp32_graph_reused": reused is not None}
+
+
+def _reusable_fp32(model: Any) -> Path | None:
+    """The fp32 file last written for ``model``, if it and the weights are unchanged."""
+    last = _last_fp32
+    if last is None or last.model() is not model or not last.path.is_file():
+        return None
+    if _weights_digest(model) != last.weights or sha256_path(last.path) != last.sha256:
+        return None
+    return last.path
+
+
+def _weights_digest(model: Any) -> str:
+    """sha256 over every weight's path, shape, dtype and bytes."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.asarray(weight.numpy())
+        digest.update(f"{weight.path}|{value.shape}|{value.dtype}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _describe(proto: Any) -> dict[str, Any]:
+    """Manifest details shared by both variants."""
+    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    return {
+        "opset": opsets.get("ai.onnx", graph.OPSET),
+        "opsets": opsets,
+        "ir_version": proto.ir_version,
+        "converter": f"tf2onnx {_version('tf2onnx')} via keras.Model.export",
+        "libraries": {d: _version(d) for d in ("onnx", "onnxruntime", "tf2onnx")},
+        "graph": graph.io_summary(proto),
+        "op_types": graph.op_histogram(proto),
+    }
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _numpy_dtype(dtype: str) -> str:
+    return "object" if dtype == "string" else dtype
+
+
+class OnnxRunner:
+    """An onnxruntime ``InferenceSession`` on the CPU, with named inputs and outputs.
+
+    Args:
+        path: The ``.onnx`` file.
+        intra_op_num_threads: Threads inside one op; ``None`` for ``os.cpu_count()``.
+
+    Example:
+        >>> runner = OnnxRunner(Path("model.onnx"), intra_op_num_threads=2)
+        >>> runner.run(runner.prepare(inputs))["probabilities"]
+    """
+
+    def __init__(self, path: Path, *, intra_op_num_threads: int | None = None):
+        import onnxruntime as ort
+
+        threads = intra_op_num_threads or os.cpu_count() or 1
+        if threads < 1:
+            raise ZooError(f"intra_op_num_threads must be a positive integer, received {threads}.")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        self.threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.dtypes = {
+            i.name: _ORT_DTYPES.get(i.type, "float32") for i in self.session.get_inputs()
+        }
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def prepare(self, inputs: Arrays) -> dict[str, np.ndarray]:
+        missing = sorted(set(self.dtypes) - set(inputs))
+        if missing:
+            raise ZooError(
+                f"ONNX model needs inputs {sorted(self.dtypes)}; missing {missing} "
+                f"(received {sorted(inputs)})."
+            )
+        return {k: np.ascontiguousarray(inputs[k], dtype=d) for k, d in self.dtypes.items()}
+
+    def run(self, prepared: dict[str, np.ndarray]) -> Arrays:
+        values = self.session.run(self.output_names, prepared)
+        return dict(zip(self.output_names, values, strict=True))
+
+
+def load(path: Path, *, intra_op_num_threads: int | None = None) -> OnnxRunner:
+    """Load an ONNX artifact (either variant) into an onnxruntime runner.
+
+    Example:
+        >>> runner = load(Path("out/cnn_lstm_fusion_tiny/model.onnx"))
+    """
+    return OnnxRunner(path, intra_op_num_threads=intra_op_num_threads)
+
+
+FORMATS = [
+    ExportFormat("onnx:fp32", FP32_ARTIFACT, write_fp32, load, runtime="onnxruntime"),
+    ExportFormat("onnx:int8", INT8_ARTIFACT, write_int8, load, runtime="onnxruntime"),
+]
