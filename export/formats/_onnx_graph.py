@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,16 @@ def convert(model: Any, inputs: dict[str, Any], *, opset: int = OPSET) -> Any:
     ]
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
         target = Path(tmp) / "converted.onnx"
-        model.export(
-            str(target),
-            format="onnx",
-            input_signature=signature,
-            opset_version=opset,
-            verbose=False,
-        )
+        with warnings.catch_warnings():
+            # Keras' NumPy-2 patch for tf2onnx probes ``np.object``; NumPy warns about it.
+            warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
+            model.export(
+                str(target),
+                format="onnx",
+                input_signature=signature,
+                opset_version=opset,
+                verbose=False,
+            )
         return onnx.load(str(target))
 
 
