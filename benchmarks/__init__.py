@@ -1,223 +1,447 @@
 """Latency of one model across backends, measured the same way for each.
 
-Every backend is an ``export._base.Runner``: inputs are converted outside the timed
-region (``prepare``), warm-up calls are discarded, each timed call is measured with
-``time.perf_counter_ns`` and the outputs are compared with the Keras direct call.
+``run`` exports the model (validated, every declared format plus the Keras file), then
+for every backend × batch size × thread count starts a fresh worker process
+(:mod:`benchmarks._worker`) that loads the artifact, runs it once (cold start), warms up,
+times calls with ``time.perf_counter_ns`` until the median's 95% confidence interval is
+within ±2% (or a time cap), and reports peak memory. Outputs are compared with the Keras
+direct call on the same inputs. Results go to ``runs/<timestamp>-<name>/``.
 
 Example:
     >>> from benchmarks import run
-    >>> result = run("cnn_lstm_fusion_tiny", quick=True, out="runs")
+    >>> result = run("cnn_lstm_fusion_tiny", quick=True)
+    >>> result.recommended["fp32"]
+    'onnx:fp32'
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks._backends import BACKENDS, Context, NotApplicable
+import numpy as np
+
+from benchmarks._backends import Backend, backends_for
 from benchmarks._env import fingerprint
 from benchmarks._stats import Stats, summarize
-from export import MANIFEST, export_model, run_once, sample_inputs
-from export._base import Arrays, Runner
-from export.tolerances import Tolerance
-from export.validate import compare
+from export import MANIFEST, export_model, sample_inputs
 from zoo._errors import ZooError, did_you_mean
 from zoo._recipe import InputSpec
 
-__all__ = ["BACKENDS", "BenchResult", "Row", "measure", "run", "summarize"]
+__all__ = ["BenchResult", "Plan", "Row", "run", "summarize"]
 
-QUICK = {"warmup": 3, "iters": 20}
-DEFAULT = {"warmup": 10, "iters": 100}
+#: Parity tolerance of backends that are not an export format of their own.
+BACKEND_TOLERANCES = {
+    "keras_predict": 1e-5,
+    "keras_call": 1e-5,
+    "tf_function": 1e-5,
+    "xla": 1e-4,
+    "openvino:f32": 1e-4,
+    "openvino:bf16": 5e-2,
+}
+
+#: The backend whose timing loop is checked against a bare ``for`` loop, first present wins.
+SELF_CHECK_ORDER = ("onnx:fp32", "tflite:fp32", "saved_model", "tf_function", "keras_call")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    batches: tuple[int, ...]
+    threads: tuple[int, ...]
+    warmup: int
+    min_iters: int
+    max_iters: int
+    max_seconds: float
+    target_ci: float = 0.02
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        quick: bool,
+        batches: list[int] | None = None,
+        threads: list[int] | None = None,
+        max_seconds: float | None = None,
+        iters: int | None = None,
+        warmup: int | None = None,
+    ) -> Plan:
+        """The default (sweeps) or quick (batch 1, all cores, short) plan, with overrides."""
+        cores = os.cpu_count() or 1
+        if quick:
+            plan = cls((1,), (cores,), warmup=3, min_iters=10, max_iters=200, max_seconds=1.0)
+        else:
+            plan = cls((1, 8, 32), tuple(sorted({1, cores})), 10, 30, 2000, 5.0)
+        return cls(
+            tuple(batches) if batches else plan.batches,
+            tuple(threads) if threads else plan.threads,
+            plan.warmup if warmup is None else warmup,
+            plan.min_iters if iters is None else min(plan.min_iters, iters),
+            plan.max_iters if iters is None else iters,
+            plan.max_seconds if max_seconds is None else max_seconds,
+        )
 
 
 @dataclass
 class Row:
-    """One backend's result."""
+    """One backend at one batch size and thread count."""
 
     backend: str
+    runtime: str
+    precision: str
     description: str
     batch: int
+    threads: int
     stats: Stats | None = None
+    cold_start_ms: dict[str, float] | None = None
+    peak_rss_mb: float | None = None
+    size_bytes: int | None = None
     max_abs_vs_keras: float | None = None
+    parity_ok: bool | None = None
+    speedup_vs_predict: float | None = None
+    self_check: dict[str, float] | None = None
     skipped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "description": self.description,
-            "batch": self.batch,
-            "stats": self.stats.as_dict() if self.stats else None,
-            "max_abs_vs_keras": self.max_abs_vs_keras,
-            "skipped": self.skipped,
-        }
+        data = dict(self.__dict__)
+        data["stats"] = self.stats.as_dict() if self.stats else None
+        return data
 
 
 @dataclass
 class BenchResult:
-    """All rows of a run, the export parity, where the report went, and the environment."""
+    """Everything one run measured, and where its report went."""
 
     name: str
     rows: list[Row]
-    export_parity: dict[str, float]
+    export: dict[str, Any]
     run_dir: Path
     environment: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    recommended: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "schema": 1,
             "name": self.name,
-            "rows": [r.as_dict() for r in self.rows],
-            "export_parity_max_abs": self.export_parity,
-            "environment": self.environment,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "settings": self.settings,
+            "environment": self.environment,
+            "export": self.export,
+            "rows": [r.as_dict() for r in self.rows],
+            "recommended": self.recommended,
         }
-
-
-def measure(
-    runner: Runner, inputs: Arrays, *, warmup: int, iters: int, max_seconds: float = 60.0
-) -> list[int]:
-    """Time ``runner.run`` on pre-built inputs; return per-call nanoseconds.
-
-    Args:
-        runner: Backend runner.
-        inputs: Named NumPy inputs (converted once with ``runner.prepare``).
-        warmup: Untimed calls first.
-        iters: Timed calls (fewer if ``max_seconds`` runs out, never fewer than 1).
-        max_seconds: Time cap of the timed loop.
-    """
-    prepared = runner.prepare(inputs)
-    for _ in range(warmup):
-        runner.run(prepared)
-    samples: list[int] = []
-    deadline = time.perf_counter_ns() + int(max_seconds * 1e9)
-    for _ in range(max(iters, 1)):
-        start = time.perf_counter_ns()
-        runner.run(prepared)
-        end = time.perf_counter_ns()
-        samples.append(end - start)
-        if end > deadline:
-            break
-    return samples
 
 
 def run(
     target: str,
     *,
     backends: list[str] | None = None,
-    batch: int = 1,
-    warmup: int | None = None,
-    iters: int | None = None,
+    batches: list[int] | None = None,
+    threads: list[int] | None = None,
     quick: bool = False,
+    iters: int | None = None,
+    warmup: int | None = None,
+    max_seconds: float | None = None,
+    formats: list[str] | str | None = None,
     out: str | Path = "runs",
     seed: int = 0,
+    progress: bool = False,
     **overrides: Any,
 ) -> BenchResult:
-    """Build (or load), export, validate and time a model on every backend.
+    """Export (or open) a model and time it on every backend.
 
     Args:
         target: A registered model name, or a folder written by ``zoo export``.
-        backends: Backend names (default: all of :data:`BACKENDS`).
-        batch: Batch size of the timed calls.
-        warmup: Untimed calls per backend (default 10, quick 3).
-        iters: Timed calls per backend (default 100, quick 20).
-        quick: Short run, used by the demo and tests.
+        backends: Backend names to run (default: all that apply).
+        batches: Batch sizes (default 1, 8, 32; quick: 1).
+        threads: Thread counts (default 1 and all cores; quick: all cores).
+        quick: Short run for the demo and tests.
+        iters: Cap on timed calls per measurement (default adaptive up to 2000).
+        warmup: Untimed calls first (default 10, quick 3).
+        max_seconds: Time cap per measurement (default 5 s, quick 1 s).
+        formats: Formats to export when ``target`` is a name (default: the recipe's).
         out: Reports go to ``out/<timestamp>-<name>/``.
         seed: Seed for building by name and for the inputs.
+        progress: Show a progress bar on the terminal.
         **overrides: Parameter overrides when building by name.
 
     Returns:
-        The rows, with ``results.json`` and ``report.md`` written under ``run_dir``.
+        The rows, the recommended backend per precision and the run folder, where
+        ``results.json``, ``results.csv`` and ``report.md`` were written.
     """
-    names = list(BACKENDS) if backends is None else backends
-    for name in names:
-        if name not in BACKENDS:
-            raise ZooError(
-                f"unknown backend {name!r}; expected one of: {', '.join(BACKENDS)}."
-                + did_you_mean(name, BACKENDS)
-            )
-    plan = QUICK if quick else DEFAULT
-    warmup = plan["warmup"] if warmup is None else warmup
-    iters = plan["iters"] if iters is None else iters
-
+    plan = Plan.make(
+        quick=quick,
+        batches=batches,
+        threads=threads,
+        max_seconds=max_seconds,
+        iters=iters,
+        warmup=warmup,
+    )
+    for value, what in ((plan.batches, "batch size"), (plan.threads, "thread count")):
+        if any(v < 1 for v in value):
+            raise ZooError(f"every {what} must be ≥ 1; received {list(value)}.")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    ctx, model_name = _context(target, Path(out), stamp, seed, overrides)
-    run_dir = Path(out) / f"{stamp}-{model_name}"
+    folder, manifest = _artifacts(target, Path(out), stamp, seed, formats, overrides)
+    name = manifest["name"]
+    run_dir = Path(out) / f"{stamp}-{name}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    available = backends_for(list(manifest["artifacts"]))
+    chosen = _choose(available, backends)
 
-    specs = {k: InputSpec(**v) for k, v in ctx.manifest["inputs"].items()}
-    inputs = sample_inputs(specs, batch, seed=seed)
-    from export.formats.keras_file import KerasRunner
-
-    reference = run_once(KerasRunner(ctx.model), inputs)
-    rows = []
-    for name in names:
-        factory, description = BACKENDS[name]
-        row = Row(name, description, batch)
-        try:
-            runner = factory(ctx)
-        except NotApplicable as exc:
-            row.skipped = str(exc)
-            rows.append(row)
-            continue
-        parity = compare(
-            reference, run_once(runner, inputs), tol=Tolerance(float("inf")), batch=batch
-        )
-        row.max_abs_vs_keras = max(p.max_abs for p in parity)
-        row.stats = summarize(measure(runner, inputs, warmup=warmup, iters=iters), batch)
-        rows.append(row)
-
-    export_parity = {
-        fmt: max((p["max_abs"] for p in a.get("parity", [])), default=float("nan"))
-        for fmt, a in ctx.manifest.get("artifacts", {}).items()
-    }
+    specs = {k: InputSpec(**v) for k, v in manifest["inputs"].items()}
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
+        work = Path(scratch)
+        jobs = _jobs(chosen, plan, available)
+        inputs = {}
+        for b in plan.batches:
+            inputs[b] = work / f"inputs_b{b}.npz"
+            np.savez(inputs[b], **sample_inputs(specs, b, seed=seed))
+        reference: dict[int, Path] = {}
+        for backend, batch, n_threads, timed in _with_progress(jobs, progress, name):
+            outputs = work / f"out_{len(rows)}_{batch}_{n_threads}.npz"
+            result = _spawn(
+                backend,
+                manifest,
+                folder,
+                inputs[batch],
+                outputs,
+                batch,
+                n_threads,
+                plan,
+                timed=timed,
+                self_check=timed and _is_self_checked(backend, chosen, batch, plan),
+            )
+            if backend.name == "keras_call" and batch not in reference and "skipped" not in result:
+                reference[batch] = outputs
+            if timed:
+                rows.append(_row(backend, batch, n_threads, result, manifest, folder))
+                _parity(rows[-1], outputs, reference.get(batch))
+    _speedups(rows)
     result = BenchResult(
-        model_name,
+        name,
         rows,
-        export_parity,
+        {"path": str(folder), "parity": _export_parity(manifest)},
         run_dir,
         fingerprint(),
-        {"batch": batch, "warmup": warmup, "iters": iters, "seed": seed, "target": target},
+        {
+            "batches": list(plan.batches),
+            "threads": list(plan.threads),
+            "quick": quick,
+            "seed": seed,
+            "max_seconds": plan.max_seconds,
+            "target_ci": plan.target_ci,
+            "warmup": plan.warmup,
+            "max_iters": plan.max_iters,
+            "target": target,
+        },
     )
+    result.recommended = recommend(rows)
     from benchmarks._report import write_report
 
     write_report(result)
     return result
 
 
-def _context(
-    target: str, out: Path, stamp: str, seed: int, overrides: dict[str, Any]
-) -> tuple[Context, str]:
-    """Export a registered model (validated) or open an existing artifacts folder."""
+def _choose(available: list[Backend], names: list[str] | None) -> list[Backend]:
+    by_name = {b.name: b for b in available}
+    if names is None:
+        return available
+    for n in names:
+        if n not in by_name:
+            raise ZooError(
+                f"unknown or unavailable backend {n!r}; this export supports: "
+                f"{', '.join(by_name)}.{did_you_mean(n, by_name)}"
+            )
+    return [by_name[n] for n in names]
+
+
+def _jobs(
+    chosen: list[Backend], plan: Plan, available: list[Backend]
+) -> list[tuple[Backend, int, int, bool]]:
+    """(backend, batch, threads, timed); an untimed keras_call first gives the reference."""
+    keras_call = next((b for b in available if b.name == "keras_call"), None)
+    jobs = []
+    for batch in plan.batches:
+        if keras_call is not None and keras_call not in chosen:
+            jobs.append((keras_call, batch, max(plan.threads), False))
+        for n_threads in plan.threads:
+            ordered = sorted(chosen, key=lambda b: b.name != "keras_call")
+            jobs += [(b, batch, n_threads, True) for b in ordered]
+    return jobs
+
+
+def _is_self_checked(backend: Backend, chosen: list[Backend], batch: int, plan: Plan) -> bool:
+    names = [b.name for b in chosen]
+    first = next((n for n in SELF_CHECK_ORDER if n in names), None)
+    return backend.name == first and batch == plan.batches[0]
+
+
+def _with_progress(jobs: list[Any], show: bool, name: str) -> Any:
+    if not show:
+        yield from jobs
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"bench {name}", total=len(jobs))
+        for job in jobs:
+            bar.update(task, description=f"{job[0].name} b={job[1]} t={job[2]}")
+            yield job
+            bar.advance(task)
+
+
+def _spawn(
+    backend: Backend,
+    manifest: dict[str, Any],
+    folder: Path,
+    inputs: Path,
+    outputs: Path,
+    batch: int,
+    threads: int,
+    plan: Plan,
+    *,
+    timed: bool,
+    self_check: bool,
+) -> dict[str, Any]:
+    """Run one measurement in a fresh worker process and return its result."""
+    artifact = folder / manifest["artifacts"][backend.artifact]["path"]
+    result_path = outputs.with_suffix(".json")
+    job = {
+        "backend": backend.name,
+        "formats": list(manifest["artifacts"]),
+        "artifact": str(artifact),
+        "inputs": str(inputs),
+        "outputs": str(outputs),
+        "result": str(result_path),
+        "batch": batch,
+        "threads": threads,
+        "warmup": plan.warmup,
+        "min_iters": plan.min_iters,
+        "max_iters": plan.max_iters if timed else 0,
+        "max_seconds": plan.max_seconds,
+        "target_ci": plan.target_ci,
+        "self_check": self_check,
+    }
+    job_path = outputs.with_suffix(".job.json")
+    job["spawn_ns"] = time.time_ns()
+    job_path.write_text(json.dumps(job))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks._worker", str(job_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=plan.max_seconds * 3 + 600,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0 or not result_path.is_file():
+        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        return {"skipped": f"worker failed (exit {proc.returncode}): {' | '.join(tail)}"}
+    return json.loads(result_path.read_text())
+
+
+def _row(
+    backend: Backend,
+    batch: int,
+    threads: int,
+    result: dict[str, Any],
+    manifest: dict[str, Any],
+    folder: Path,
+) -> Row:
+    row = Row(backend.name, backend.runtime, backend.precision, backend.description, batch, threads)
+    if "skipped" in result:
+        row.skipped = result["skipped"]
+        return row
+    row.stats = summarize(result["samples_ns"], batch)
+    row.cold_start_ms = result["cold_start_ms"]
+    row.peak_rss_mb = result["peak_rss_mb"]
+    row.size_bytes = manifest["artifacts"][backend.artifact]["bytes"]
+    row.self_check = result["self_check"]
+    return row
+
+
+def _parity(row: Row, outputs: Path, reference: Path | None) -> None:
+    if row.skipped or reference is None or not outputs.is_file():
+        return
+    with np.load(outputs) as got, np.load(reference) as want:
+        row.max_abs_vs_keras = max(
+            float(np.max(np.abs(got[k].astype(np.float64) - want[k].astype(np.float64))))
+            for k in want.files
+        )
+    row.parity_ok = row.max_abs_vs_keras <= _tolerance(row.backend, row)
+
+
+def _tolerance(backend: str, row: Row) -> float:
+    if backend in BACKEND_TOLERANCES:
+        return BACKEND_TOLERANCES[backend]
+    from export.tolerances import tolerance
+
+    return tolerance(backend).atol
+
+
+def _speedups(rows: list[Row]) -> None:
+    predict = {
+        (r.batch, r.threads): r.stats.p50_ms
+        for r in rows
+        if r.backend == "keras_predict" and r.stats
+    }
+    for r in rows:
+        base = predict.get((r.batch, r.threads))
+        if r.stats and base:
+            r.speedup_vs_predict = base / r.stats.p50_ms
+
+
+def recommend(rows: list[Row]) -> dict[str, str]:
+    """Fastest backend per precision at the smallest batch and most threads, parity holding."""
+    timed = [r for r in rows if r.stats and r.parity_ok]
+    if not timed:
+        return {}
+    batch = min(r.batch for r in timed)
+    threads = max(r.threads for r in timed if r.batch == batch)
+    best: dict[str, Row] = {}
+    for r in (r for r in timed if r.batch == batch and r.threads == threads):
+        if r.precision not in best or r.stats.p50_ms < best[r.precision].stats.p50_ms:
+            best[r.precision] = r
+    return {precision: r.backend for precision, r in sorted(best.items())}
+
+
+def _export_parity(manifest: dict[str, Any]) -> dict[str, float]:
+    return {
+        fmt: max((p["max_abs"] for p in art.get("parity", [])), default=float("nan"))
+        for fmt, art in manifest["artifacts"].items()
+    }
+
+
+def _artifacts(
+    target: str, out: Path, stamp: str, seed: int, formats: Any, overrides: dict[str, Any]
+) -> tuple[Path, dict[str, Any]]:
+    """Export a registered model (validated, Keras file included) or open an export folder."""
     folder = Path(target)
     if (folder / MANIFEST).is_file():
         if overrides:
-            raise ZooError(
-                "overrides apply when benchmarking a model name, not an artifacts folder."
-            )
-        manifest = json.loads((folder / MANIFEST).read_text())
-        if "keras" not in manifest.get("artifacts", {}):
-            raise ZooError(
-                f"{folder}: no model.keras in this export; the Keras backends and parity need it. "
-                "Re-export with --format all (or include keras)."
-            )
-        from export import load_runner
-
-        keras_runner = load_runner("keras", folder / manifest["artifacts"]["keras"]["path"])
-        return Context(keras_runner.model, folder, manifest), manifest["name"]
-    if folder.exists() and folder.is_dir():
+            raise ZooError("overrides apply when benchmarking a model name, not an export folder.")
+        return folder, json.loads((folder / MANIFEST).read_text())
+    if folder.is_dir():
         raise ZooError(
             f"{folder} is a folder without {MANIFEST}; expected a model name or a folder "
             "written by zoo export."
         )
+    from export import _declared_formats, parse_formats
+
+    wanted = parse_formats(formats, _declared_formats(target))
+    wanted = wanted if "keras" in wanted else ["keras", *wanted]
     result = export_model(
-        target,
-        out / f"{stamp}-{target}" / "artifacts",
-        formats=["saved_model"],
-        seed=seed,
-        **overrides,
+        target, out / f"{stamp}-{target}" / "artifacts", formats=wanted, seed=seed, **overrides
     )
-    return Context(result.model, result.path, result.manifest), target
+    return result.path, result.manifest

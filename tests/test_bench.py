@@ -1,20 +1,40 @@
-"""Benchmark runner: statistics on known samples, backend contract, report files."""
+"""Benchmark runner: statistics, the adaptive loop, workers, backends, reports."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 
-from benchmarks import BACKENDS, measure, run
-from benchmarks._backends import Context
+from benchmarks import Plan, Row, _jobs, recommend, run
+from benchmarks._backends import backends_for
+from benchmarks._measure import adaptive, bare_loop_ms
 from benchmarks._stats import median_ci, summarize
-from export import sample_inputs
+from benchmarks._worker import run_job
+from export import export_model, sample_inputs
 from zoo import ZooError
 from zoo._registry import REGISTRY
 
 NAME = "cnn_lstm_fusion_tiny"
+
+
+class Sleeper:
+    """A runner whose call takes a known time."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds, self.calls, self.prepared = seconds, 0, 0
+
+    def prepare(self, inputs):
+        self.prepared += 1
+        return inputs
+
+    def run(self, prepared):
+        self.calls += 1
+        if self.seconds:
+            time.sleep(self.seconds)
+        return prepared
 
 
 def test_summarize_known_samples():
@@ -44,63 +64,117 @@ def test_summarize_rejects_empty():
         summarize([])
 
 
-def test_measure_excludes_warmup_and_prepares_once():
-    calls = {"prepare": 0, "run": 0}
-
-    class Counting:
-        def prepare(self, inputs):
-            calls["prepare"] += 1
-            return inputs
-
-        def run(self, prepared):
-            calls["run"] += 1
-            return prepared
-
-    samples = measure(Counting(), {"x": np.zeros(1)}, warmup=4, iters=7)
-    assert len(samples) == 7
-    assert calls == {"prepare": 1, "run": 11}
-    assert all(s > 0 for s in samples)
+def test_adaptive_excludes_warmup_and_stops_when_the_median_is_tight():
+    runner = Sleeper(0.001)
+    samples = adaptive(runner, {}, warmup=4, min_iters=20, max_iters=500, max_seconds=30)
+    assert 20 <= len(samples) < 500
+    assert len(samples) % 10 == 0
+    assert runner.calls == 4 + len(samples)
+    assert np.median(samples) >= 1_000_000
 
 
-@pytest.mark.parametrize("backend", list(BACKENDS))
-def test_every_backend_returns_the_recipe_outputs(backend, tmp_path):
-    import zoo
-    from export import export_model
+def test_adaptive_respects_the_caps():
+    assert len(adaptive(Sleeper(), {}, warmup=0, min_iters=50, max_iters=7, max_seconds=30)) == 7
+    capped = adaptive(Sleeper(0.02), {}, warmup=0, min_iters=1000, max_iters=1000, max_seconds=0.1)
+    assert 5 <= len(capped) < 20
 
-    result = export_model(NAME, tmp_path, formats=["saved_model"], seed=0)
-    factory, _ = BACKENDS[backend]
-    runner = factory(Context(result.model, result.path, result.manifest))
+
+def test_bare_loop_measures_the_same_call():
+    ms = bare_loop_ms(Sleeper(0.002), {}, calls=10)
+    assert 2.0 <= ms < 20.0
+
+
+def test_plan_defaults_and_overrides():
+    full = Plan.make(quick=False)
+    assert full.batches == (1, 8, 32) and 1 in full.threads
+    quick = Plan.make(quick=True, batches=[2, 4], iters=5)
+    assert quick.batches == (2, 4) and quick.max_iters == 5 and quick.min_iters <= 5
+
+
+def test_backends_follow_the_exported_formats():
+    names = [b.name for b in backends_for(["keras", "saved_model"])]
+    assert names == ["keras_predict", "keras_call", "tf_function", "xla", "saved_model"]
+    assert [b.name for b in backends_for(["saved_model"])] == ["saved_model"]
+
+
+def test_reference_job_added_when_keras_call_not_chosen():
+    available = backends_for(["keras", "saved_model"])
+    chosen = [b for b in available if b.name == "saved_model"]
+    jobs = _jobs(chosen, Plan.make(quick=True, threads=[1, 2]), available)
+    assert [(j[0].name, j[3]) for j in jobs] == [
+        ("keras_call", False),
+        ("saved_model", True),
+        ("saved_model", True),
+    ]
+
+
+def _row(backend, precision, p50, *, parity=True, batch=1, threads=2):
+    row = Row(backend, "rt", precision, "", batch, threads, parity_ok=parity)
+    row.stats = summarize([int(p50 * 1e6)] * 3, batch)
+    return row
+
+
+def test_recommend_takes_the_fastest_with_parity_per_precision():
+    rows = [
+        _row("a", "fp32", 5.0),
+        _row("b", "fp32", 3.0),
+        _row("c", "fp32", 1.0, parity=False),
+        _row("d", "int8", 2.0),
+        _row("e", "fp32", 0.5, batch=8),
+    ]
+    assert recommend(rows) == {"fp32": "b", "int8": "d"}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_model(NAME, tmp_path_factory.mktemp("bench"), seed=0)
+
+
+@pytest.mark.parametrize("backend", ["keras_predict", "tf_function", "saved_model"])
+def test_worker_job_in_process(backend, exported, tmp_path):
     x = sample_inputs(REGISTRY.get(NAME).recipe.inputs, 2, seed=0)
-    out = runner.run(runner.prepare(x))
-    assert set(out) == set(zoo.info(NAME)["outputs"])
-    assert out["probabilities"].shape == (2, 3)
+    np.savez(tmp_path / "in.npz", **x)
+    fmt = "keras" if backend != "saved_model" else "saved_model"
+    job = {
+        "backend": backend,
+        "formats": list(exported.manifest["artifacts"]),
+        "artifact": str(exported.path / exported.manifest["artifacts"][fmt]["path"]),
+        "inputs": str(tmp_path / "in.npz"),
+        "outputs": str(tmp_path / "out.npz"),
+        "threads": 1,
+        "warmup": 1,
+        "min_iters": 3,
+        "max_iters": 3,
+        "max_seconds": 10,
+        "target_ci": 0.02,
+        "self_check": True,
+        "spawn_ns": time.time_ns(),
+        "configure_threads": False,  # TF already runs in this test process
+    }
+    result = run_job(job)
+    assert len(result["samples_ns"]) == 3
+    assert result["cold_start_ms"]["total"] >= result["cold_start_ms"]["load"] > 0
+    assert result["peak_rss_mb"] > 0
+    assert result["self_check"]["ratio"] > 0
+    with np.load(tmp_path / "out.npz") as out:
+        assert out["probabilities"].shape == (2, 3)
 
 
-def test_quick_run_writes_parseable_reports(tmp_path):
-    result = run(NAME, quick=True, iters=5, warmup=1, out=tmp_path)
+def test_run_writes_parseable_reports(tmp_path):
+    result = run(NAME, backends=["keras_call", "saved_model"], quick=True, iters=3, out=tmp_path)
     data = json.loads((result.run_dir / "results.json").read_text())
-    assert [r["backend"] for r in data["rows"]] == list(BACKENDS)
+    assert data["schema"] == 1
+    assert [r["backend"] for r in data["rows"]] == ["keras_call", "saved_model"]
     for row in data["rows"]:
-        assert row["stats"]["n"] == 5
-        assert row["stats"]["p50_ms"] > 0
-        assert row["max_abs_vs_keras"] <= 1e-5
+        assert row["stats"]["n"] == 3
+        assert row["max_abs_vs_keras"] <= 1e-5 and row["parity_ok"]
+        assert row["cold_start_ms"]["total"] > 0 and row["peak_rss_mb"] > 0
+    assert data["recommended"]["fp32"] in ("keras_call", "saved_model")
     assert data["environment"]["cpu"]["cores"] >= 1
-    assert data["export_parity_max_abs"]["saved_model"] <= 1e-5
-    report = (result.run_dir / "report.md").read_text()
-    assert "| saved_model | 1 |" in report
-    assert (result.run_dir / "artifacts" / NAME / "manifest.json").is_file()
+    assert (result.run_dir / "results.csv").read_text().count("\n") == 3
+    assert "| saved_model | fp32 | 1 |" in (result.run_dir / "report.md").read_text()
 
 
-def test_bench_an_existing_export_folder(tmp_path):
-    from export import export_model
-
-    exported = export_model(NAME, tmp_path / "art", seed=0)
-    result = run(str(exported.path), iters=3, warmup=1, out=tmp_path / "runs")
-    assert result.name == NAME
-    assert all(r.stats is not None and r.stats.n == 3 for r in result.rows)
-
-
-def test_unknown_backend_is_rejected(tmp_path):
+def test_unknown_backend_is_rejected_before_measuring(tmp_path):
     with pytest.raises(ZooError, match="Did you mean 'saved_model'"):
-        run(NAME, backends=["saved_modle"], out=tmp_path)
-    assert list(tmp_path.iterdir()) == []
+        run(NAME, backends=["saved_modle"], out=tmp_path, quick=True)

@@ -88,12 +88,29 @@ def test_export_saved_model(tmp_path):
 
 
 def test_bench_prints_table_and_writes_report(tmp_path):
-    proc = run_cli("bench", NAME, "--iters", "3", "--warmup", "1", "--out", str(tmp_path))
+    proc = run_cli(
+        "bench",
+        NAME,
+        "--quick",
+        "--backends",
+        "keras_predict,saved_model",
+        "--iters",
+        "3",
+        "--out",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
-    for text in ("keras_predict", "keras_call", "saved_model", "p50 ms", "export parity"):
+    for text in ("keras_predict", "saved_model", "p50 ms", "export parity", "recommended"):
         assert text in proc.stdout
     (run_dir,) = tmp_path.iterdir()
-    assert (run_dir / "results.json").is_file() and (run_dir / "report.md").is_file()
+    for name in ("results.json", "results.csv", "report.md"):
+        assert (run_dir / name).is_file()
+
+
+def test_bench_rejects_bad_batch_list(tmp_path):
+    proc = run_cli("bench", NAME, "--batch", "1,x", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "expected comma-separated integers" in proc.stderr
 
 
 def test_python_m_benchmarks(tmp_path):
@@ -103,6 +120,7 @@ def test_python_m_benchmarks(tmp_path):
             "-m",
             "benchmarks",
             NAME,
+            "--quick",
             "--backends",
             "saved_model",
             "--iters",

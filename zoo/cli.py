@@ -88,16 +88,26 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="re-check an export folder: hashes and golden outputs")
     p.add_argument("folder", type=Path, help="a folder written by zoo export (OUT/NAME)")
 
-    p = sub.add_parser("bench", help="time a model across backends")
-    p.add_argument("target", help="registered model name or a folder written by zoo export")
+    p = sub.add_parser(
+        "bench",
+        help="time a model across backends (or: zoo bench compare RUN_A RUN_B)",
+    )
+    p.add_argument("target", help="model name, export folder, or 'compare'")
+    p.add_argument("others", nargs="*", help="with 'compare': the two run folders")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backends", help="comma-separated backend names (default all)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--iters", type=int)
-    p.add_argument("--warmup", type=int)
+    p.add_argument("--formats", help="formats to export first (default: the recipe's)")
+    p.add_argument("--batch", help="comma-separated batch sizes (default 1,8,32; quick 1)")
+    p.add_argument("--threads", help="comma-separated thread counts (default 1,all; quick all)")
+    p.add_argument("--iters", type=int, help="cap on timed calls per measurement")
+    p.add_argument("--warmup", type=int, help="untimed calls first")
+    p.add_argument("--max-seconds", type=float, help="time cap per measurement")
     p.add_argument("--quick", action="store_true", help="short run (demo, tests)")
     p.add_argument("--out", default=Path("runs"), type=Path, help="reports folder (default runs/)")
+    p.add_argument(
+        "--threshold", type=float, default=0.10, help="compare: regression threshold (0.10 = 10%%)"
+    )
     return parser
 
 
@@ -106,10 +116,10 @@ def _print_json(data: Any) -> None:
 
 
 def console() -> Any:
-    """A rich console; 120 columns when stdout is not a terminal (logs, CI, pipes)."""
+    """A rich console; 160 columns when stdout is not a terminal (logs, CI, pipes)."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=120)
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _range(spec: dict[str, Any]) -> str:
@@ -277,23 +287,59 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _cmd_bench(args: argparse.Namespace) -> None:
+def _ints(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ZooError(
+            f"{flag} {text!r}: expected comma-separated integers, e.g. 1,8,32."
+        ) from None
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "compare":
+        return _bench_compare(args)
+    if args.others:
+        raise ZooError(
+            f"unexpected arguments {args.others}; only `zoo bench compare` takes two runs."
+        )
     from benchmarks import run
     from benchmarks._report import render
 
-    backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     result = run(
         args.target,
-        backends=backends,
-        batch=args.batch,
-        warmup=args.warmup,
-        iters=args.iters,
+        backends=[b.strip() for b in args.backends.split(",")] if args.backends else None,
+        batches=_ints(args.batch, "--batch"),
+        threads=_ints(args.threads, "--threads"),
         quick=args.quick,
+        iters=args.iters,
+        warmup=args.warmup,
+        max_seconds=args.max_seconds,
+        formats=args.formats.split(",") if args.formats else None,
         out=args.out,
         seed=args.seed,
+        progress=sys.stderr.isatty(),
         **parse_set(args.set),
     )
     render(result)
+    return 0
+
+
+def _bench_compare(args: argparse.Namespace) -> int:
+    if len(args.others) != 2:
+        raise ZooError(
+            f"zoo bench compare takes two run folders, received {len(args.others)}: "
+            "zoo bench compare runs/A runs/B"
+        )
+    from benchmarks.compare import compare_runs, load_run, render_compare
+
+    result = compare_runs(
+        load_run(Path(args.others[0])), load_run(Path(args.others[1])), threshold=args.threshold
+    )
+    console().print(render_compare(result))
+    return result.exit_code
 
 
 COMMANDS = {
