@@ -172,6 +172,8 @@ def test_runner_names_missing_inputs_and_casts_dtypes(exported):
     )
     assert prepared["image"].dtype == np.float32 and prepared["tokens"].dtype == np.int32
     assert runner.threads == 1
+    with pytest.raises(ZooError, match="intra_op_num_threads must be a positive integer"):
+        onnx_format.load(_artifact(exported, "onnx:fp32"), intra_op_num_threads=0)
 
 
 def test_int8_converts_afresh_when_the_weights_changed(tmp_path):

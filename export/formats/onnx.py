@@ -13,7 +13,7 @@ Example:
     >>> from export import export_model, load_runner, run_once
     >>> result = export_model("cnn_lstm_fusion_tiny", Path("out"), formats=["onnx"])
     >>> runner = load_runner("onnx:int8", result.path / "model_int8.onnx")
-    >>> run_once(runner, inputs)["probabilities"].shape
+    >>> run_once(runner, {"image": images, "tokens": token_ids})["probabilities"].shape
     (3, 3)
 """
 
@@ -41,7 +41,8 @@ INT8_ARTIFACT = "model_int8.onnx"
 
 #: int8 settings for every family without an entry in :data:`FAMILY_INT8_SETTINGS`.
 #: Static QDQ won the measured comparison with ``quantize_dynamic`` on the full-size
-#: ``cnn_lstm_fusion`` (p50 at batch 1, same threads); the figures are in the report.
+#: ``cnn_lstm_fusion`` (p50 at batch 1, same threads): static ran 1.7-2.4x faster than
+#: fp32, dynamic 0.5-0.6x. Re-measure with ``python -m export.formats._onnx_bench NAME``.
 INT8_SETTINGS = QuantSettings()
 
 #: family → int8 settings, where a family is better served by other settings.
@@ -195,17 +196,28 @@ class OnnxRunner:
     def __init__(self, path: Path, *, intra_op_num_threads: int | None = None):
         import onnxruntime as ort
 
-        threads = intra_op_num_threads or os.cpu_count() or 1
-        if threads < 1:
-            raise ZooError(f"intra_op_num_threads must be a positive integer, received {threads}.")
+        threads = intra_op_num_threads
+        if threads is None:
+            threads = os.cpu_count() or 1
+        elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ZooError(
+                f"intra_op_num_threads must be a positive integer or None (all cores), "
+                f"received {threads!r}."
+            )
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         self.threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.dtypes = {
-            i.name: _ORT_DTYPES.get(i.type, "float32") for i in self.session.get_inputs()
-        }
+        unknown = [
+            f"{i.name}: {i.type}" for i in self.session.get_inputs() if i.type not in _ORT_DTYPES
+        ]
+        if unknown:
+            raise ZooError(
+                f"{path}: inputs of unsupported types {unknown}; expected one of "
+                f"{sorted(_ORT_DTYPES)}."
+            )
+        self.dtypes = {i.name: _ORT_DTYPES[i.type] for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def prepare(self, inputs: Arrays) -> dict[str, np.ndarray]:
