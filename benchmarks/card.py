@@ -216,7 +216,7 @@ def _size_section(model: Any, name: str, info: dict[str, Any]) -> list[str]:
         "FLOPs: TensorFlow profiler over the frozen batch-1 graph, recurrent layers unrolled "
         "(a multiply-add counts as two).",
         "",
-        f"**Weights:** {weights_source(info['params'])}",
+        f"**Weights:** {weights_source(info['params'], model)}",
         "",
     ]
 

@@ -315,9 +315,16 @@ def _manifest(subject: Subject, artifacts: dict[str, Any], **build: Any) -> dict
         "outputs": {k: v.model_dump() for k, v in subject.outputs.items()},
         "batch_sizes_validated": list(BATCH_SIZES),
         "artifacts": artifacts,
+        "weights": _weights(subject.model),
         "versions": library_versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _weights(model: Any) -> dict[str, Any] | None:
+    """The model's resolved weights (source, file, sha256) if its family recorded them."""
+    resolved = getattr(model, "zoo_weights", None)
+    return resolved.as_dict() if resolved is not None else None
 
 
 def library_versions() -> dict[str, str]:

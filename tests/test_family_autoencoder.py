@@ -183,13 +183,6 @@ def test_override_to_a_part_with_other_inputs_says_what_to_declare():
         zoo.info("multimodal_autoencoder_encoder_tiny", part="image_encoder")
 
 
-@pytest.mark.xfail(
-    raises=KeyError,
-    strict=True,
-    reason="zoo/_registry.py _output_specs indexes recipe.outputs by the family's output "
-    "names, so an override that renames the outputs (part='encoder' → 'latent') raises "
-    "KeyError; see the multimodal_autoencoder report for the one-line fix.",
-)
 def test_override_part_encoder_on_the_full_recipe_builds_a_standalone_encoder():
     model = zoo.get(TINY, part="encoder", seed=0)
     assert sorted(model.output) == ["latent"]

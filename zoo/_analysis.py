@@ -75,7 +75,14 @@ def flops_per_example(model: Any, inputs: dict[str, InputSpec]) -> int:
     return int(profile.total_float_ops)
 
 
-def weights_source(params: dict[str, Any]) -> str:
-    """Where a model's weights come from, from its params (``weights``/``backbone`` keys)."""
+def weights_source(params: dict[str, Any], model: Any = None) -> str:
+    """Where a model's weights come from.
+
+    The model's resolved weights if it carries them (``model.zoo_weights``, set by families
+    that load files), else its ``weights``/``backbone`` params.
+    """
+    resolved = getattr(model, "zoo_weights", None)
+    if resolved is not None:
+        return resolved.source
     parts = [f"{key}={params[key]}" for key in ("backbone", "weights") if key in params]
     return ", ".join(parts) if parts else "random initialisation (seeded with --seed / seed=)"

@@ -86,8 +86,15 @@ class Entry:
 
 
 def _output_specs(recipe: Recipe, shapes: dict[str, list[int]]) -> dict[str, OutputSpec]:
+    """Output specs for the family's output shapes.
+
+    An override may name outputs the recipe lacks (``part="encoder"`` gives ``latent``);
+    those get a plain float32 spec.
+    """
     return {
         name: recipe.outputs[name].model_copy(update={"shape": shape})
+        if name in recipe.outputs
+        else OutputSpec(shape=shape)
         for name, shape in shapes.items()
     }
 

@@ -146,7 +146,7 @@ def _model_stats(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return {
         "parameters": count_params(model),
         "flops_per_example": flops_per_example(model, REGISTRY.get(name).recipe.inputs),
-        "weights": weights_source(info["params"]),
+        "weights": weights_source(info["params"], model),
     }
 
 
