@@ -138,3 +138,13 @@ def test_python_m_benchmarks(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "saved_model" in proc.stdout
     assert "keras_call" not in proc.stdout
+
+
+def test_card_writes_a_model_card(tmp_path):
+    out = tmp_path / "MODEL_CARD.md"
+    proc = run_cli("card", NAME, "--runs", str(tmp_path / "no-runs"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "no benchmark run found" in proc.stdout
+    text = out.read_text()
+    assert text.startswith(f"# Model card: {NAME}")
+    assert f"{zoo.get(NAME, seed=0).count_params():,}" in text

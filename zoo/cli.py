@@ -85,6 +85,18 @@ def _parser() -> argparse.ArgumentParser:
         help="feasibility only: convert each format in a scratch folder, write nothing",
     )
 
+    p = sub.add_parser("card", help="write MODEL_CARD.md: contract, size, parity, latest benchmark")
+    p.add_argument("name", help="registered model name")
+    p.add_argument(
+        "--run", type=Path, help="benchmark run folder (default: the latest under --runs)"
+    )
+    p.add_argument(
+        "--runs", type=Path, default=Path("runs"), help="where runs live (default runs/)"
+    )
+    p.add_argument(
+        "--out", type=Path, help="output file (default: MODEL_CARD.md in the run folder)"
+    )
+
     p = sub.add_parser("verify", help="re-check an export folder: hashes and golden outputs")
     p.add_argument("folder", type=Path, help="a folder written by zoo export (OUT/NAME)")
 
@@ -258,6 +270,17 @@ def _export_check(args: argparse.Namespace, formats: list[str] | None) -> int:
     return 0 if all(f.ok for f in findings) else 1
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    from benchmarks.card import latest_run, write_model_card
+
+    zoo.info(args.name)  # unknown names fail before any heavy import
+    run_dir = args.run or latest_run(args.name, args.runs)
+    path = write_model_card(args.name, run_dir=run_dir, out=args.out)
+    source = f"benchmark run {run_dir}" if run_dir else "no benchmark run found (zoo bench NAME)"
+    print(f"{path} ({source})")
+    return 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
@@ -343,6 +366,7 @@ def _bench_compare(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "card": _cmd_card,
     "verify": _cmd_verify,
     "list": _cmd_list,
     "show": _cmd_show,
