@@ -17,7 +17,7 @@ from export import FORMATS, export_model, load_runner, run_once, sample_inputs
 from export._base import ExportContext
 from export.formats import _onnx_graph
 from export.formats import onnx as onnx_format
-from export.formats._onnx_quant import CalibrationFeed
+from export.formats._onnx_quant import CalibrationFeed, QuantSettings, quantize
 from export.tolerances import tolerance
 from export.validate import BATCH_SIZES
 from zoo import ZooError
@@ -190,6 +190,32 @@ def test_int8_converts_afresh_when_the_weights_changed(tmp_path):
     x = sample_inputs(entry.recipe.inputs, 16, seed=5)
     got = run_once(onnx_format.load(tmp_path / "model_int8.onnx"), x)["probabilities"]
     want = model(x, training=False)["probabilities"].numpy()
+    assert np.abs(got - want).max() <= tolerance("onnx:int8").atol
+
+
+def test_dynamic_setting_quantizes_matmuls_without_calibration(exported, tmp_path):
+    import onnx
+
+    settings = QuantSettings(method="dynamic", op_types=("MatMul", "Gemm"))
+
+    def no_calibration(count):
+        raise AssertionError("dynamic quantization must not ask for calibration data")
+
+    path = tmp_path / "dynamic.onnx"
+    dtypes = {"image": "float32", "tokens": "int32"}
+    info = quantize(
+        _artifact(exported, "onnx:fp32"),
+        path,
+        settings=settings,
+        calibration=no_calibration,
+        dtypes=dtypes,
+    )
+    assert info["method"] == "dynamic" and "calibration_samples" not in info
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "MatMulInteger" in ops and "QuantizeLinear" not in ops and "LSTM" in ops
+    x = sample_inputs(REGISTRY.get(NAME).recipe.inputs, 8, seed=6)
+    want = exported.model(x, training=False)["probabilities"].numpy()
+    got = run_once(onnx_format.load(path), x)["probabilities"]
     assert np.abs(got - want).max() <= tolerance("onnx:int8").atol
 
 
