@@ -23,6 +23,16 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "keras": Tolerance(1e-6),
     "saved_model": Tolerance(1e-5),
+    # tflite: worst max |Δ| measured over every *_tiny recipe (3 seeds; 40 for
+    # cnn_lstm_fusion_tiny) and full-size cnn_lstm_fusion: fp32 1e-6, fp16 3.3e-4,
+    # dynamic_int8 4.6e-3, int8 0.055 (0.066 on a trained model). A mis-calibrated int8
+    # model is off by 0.21-0.99. No top-1 gate on random weights: near-ties flip argmax
+    # (int8 failed 99% in 6 of 40 seeds at 1e-2 error, bag_of_words at 1e-5); the 99%
+    # agreement is checked on a trained classifier in tests/test_export_tflite.py.
+    "tflite:fp32": Tolerance(1e-4),
+    "tflite:fp16": Tolerance(1e-2),
+    "tflite:dynamic_int8": Tolerance(0.05),
+    "tflite:int8": Tolerance(0.1),
     "onnx:fp32": Tolerance(1e-5),
     # int8 QDQ: a loose bound in output units (probabilities here). Measured on
     # cnn_lstm_fusion_tiny over 40 random-weight seeds: worst |diff| 0.009 at batch 1/3 and

@@ -33,6 +33,7 @@ DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
 FORMAT_GROUPS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
     "saved_model": ("saved_model",),
+    "tflite": ("tflite:fp32", "tflite:fp16", "tflite:dynamic_int8", "tflite:int8"),
     "onnx": ("onnx:fp32", "onnx:int8"),
 }
 FORMAT_VARIANTS: tuple[str, ...] = tuple(v for vs in FORMAT_GROUPS.values() for v in vs)

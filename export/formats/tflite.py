@@ -1,0 +1,210 @@
+"""``tflite`` formats: LiteRT flatbuffers with builtin ops only, in four precisions.
+
+============================  ==========================  ===================================
+variant                       artifact                    converter settings
+============================  ==========================  ===================================
+``tflite:fp32``               ``model_fp32.tflite``       no optimization
+``tflite:fp16``               ``model_fp16.tflite``       float16 weights, float32 compute
+``tflite:dynamic_int8``       ``model_dynamic_int8...``   int8 weights, dynamic-range kernels
+``tflite:int8``               ``model_int8.tflite``       int8 weights and activations,
+                                                          calibrated on realistic inputs
+============================  ==========================  ===================================
+
+Every variant keeps float32 (and int32 token) inputs and outputs, so all variants take the
+same arrays as Keras. Each artifact runs in the standalone ``ai_edge_litert`` interpreter
+(no TensorFlow, no Flex delegate) with XNNPACK; inputs and outputs are matched by name
+through the ``serving_default`` signature, never by position. How the graph is made
+builtin-only (RNN layers unrolled at trace time, dynamic batch, fixed batch 1 as a
+fallback) is in :mod:`export.formats._tflite_convert`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export._base import Arrays, ExportContext, ExportFormat
+from export.formats._tflite_convert import SIGNATURE, Variant, convert
+from export.formats._tflite_flatbuffer import custom_ops, float_compute_ops, op_types
+from zoo._errors import ZooError
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("fp32"),
+    Variant("fp16", optimize=True, float16=True),
+    Variant("dynamic_int8", optimize=True),
+    Variant("int8", optimize=True, calibrate=True),
+)
+
+
+def write(model: Any, path: Path, ctx: ExportContext, *, variant: Variant) -> dict[str, Any]:
+    """Convert ``model`` and write the flatbuffer at ``path``.
+
+    Args:
+        model: The Keras model.
+        path: Target ``.tflite`` file.
+        ctx: Export context (input specs, calibration data for ``int8``).
+        variant: Converter settings of the variant.
+
+    Returns:
+        Manifest entries: converter settings, ``fixed_batch`` (``None`` = dynamic), the
+        RNN layers unrolled while tracing, the op types in the flatbuffer and, for
+        quantized variants, the op types that still compute in float.
+
+    Raises:
+        ZooError: the model needs ops without a LiteRT builtin kernel (named), or the
+            flatbuffer's signature does not carry the recipe's input/output names.
+
+    Example:
+        >>> write(model, Path("out/model_fp32.tflite"), ctx, variant=VARIANTS[0])["fixed_batch"]
+        None
+    """
+    if variant.calibrate:
+        _warn_without_ranges(ctx)
+    converted = convert(model, ctx, variant)
+    extra = custom_ops(converted.blob)
+    if extra:
+        raise ZooError(
+            f"tflite:{variant.name}: the flatbuffer holds custom ops {extra}; expected builtin "
+            "ops only. Remove the layers that emit them or drop 'tflite' from the recipe."
+        )
+    _check_signature(converted.blob, ctx, variant)
+    Path(path).write_bytes(converted.blob)
+    manifest: dict[str, Any] = {
+        "converter": variant.settings(),
+        "signature": SIGNATURE,
+        "fixed_batch": converted.fixed_batch,
+        "rnn_unrolled": converted.unrolled,
+        "op_types": op_types(converted.blob),
+    }
+    if converted.attempts:
+        manifest["conversion_attempts"] = converted.attempts
+    if variant.optimize:
+        manifest["float_compute_ops"] = float_compute_ops(converted.blob)
+    return manifest
+
+
+class TFLiteRunner:
+    """Runs a ``.tflite`` file in the standalone LiteRT interpreter (XNNPACK, by name).
+
+    ``prepare`` converts each named input to the interpreter's dtype and, for a model
+    with a fixed batch, splits it into chunks of that size; ``run`` feeds each chunk
+    through the signature runner and concatenates the named outputs.
+
+    Attributes:
+        num_threads: Interpreter threads.
+        fixed_batch: The model's fixed batch size, or ``None`` if the batch axis is dynamic.
+        input_dtypes: Input name → NumPy dtype the interpreter expects.
+    """
+
+    def __init__(self, path: Path, *, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.num_threads = num_threads or os.cpu_count() or 1
+        self.interpreter = Interpreter(model_path=str(path), num_threads=self.num_threads)
+        keys = list(self.interpreter.get_signature_list())
+        if not keys:
+            raise ZooError(f"{path}: no signature in the flatbuffer; re-export it with zoo.")
+        self.signature = self.interpreter.get_signature_runner(
+            SIGNATURE if SIGNATURE in keys else keys[0]
+        )
+        details = self.signature.get_input_details()
+        self.input_dtypes = {name: np.dtype(d["dtype"]) for name, d in details.items()}
+        batch_dims = {int(d["shape_signature"][0]) for d in details.values()}
+        self.fixed_batch = None if -1 in batch_dims else max(batch_dims)
+
+    def prepare(self, inputs: Arrays) -> list[Arrays]:
+        """Named NumPy inputs → list of interpreter-ready chunks (dtype cast, contiguous).
+
+        Raises:
+            ZooError: input names differ from the model's, batch sizes differ between
+                inputs, or the batch is not a multiple of a fixed batch size.
+        """
+        if set(inputs) != set(self.input_dtypes):
+            raise ZooError(
+                f"tflite: received inputs {sorted(inputs)}, the model expects "
+                f"{sorted(self.input_dtypes)}; pass a dict keyed by those names."
+            )
+        arrays = {
+            name: np.ascontiguousarray(inputs[name], dtype=dtype)
+            for name, dtype in self.input_dtypes.items()
+        }
+        sizes = {name: a.shape[0] if a.ndim else 0 for name, a in arrays.items()}
+        batch = next(iter(sizes.values()))
+        if len(set(sizes.values())) != 1 or batch < 1:
+            raise ZooError(
+                f"tflite: inputs have batch sizes {sizes}; expected one batch size >= 1 "
+                "shared by every input."
+            )
+        step = self.fixed_batch or batch
+        if batch % step:
+            raise ZooError(
+                f"tflite: batch {batch} is not a multiple of the model's fixed batch {step}; "
+                f"pad the batch to a multiple of {step}."
+            )
+        return [{k: v[i : i + step] for k, v in arrays.items()} for i in range(0, batch, step)]
+
+    def run(self, prepared: list[Arrays]) -> Arrays:
+        """Invoke once per chunk; return named outputs concatenated along the batch axis."""
+        outs = [self.signature(**chunk) for chunk in prepared]
+        if len(outs) == 1:
+            return outs[0]
+        return {name: np.concatenate([o[name] for o in outs]) for name in outs[0]}
+
+
+def load(path: Path, *, num_threads: int | None = None) -> TFLiteRunner:
+    """Load a ``.tflite`` file into a :class:`TFLiteRunner` (no TensorFlow import).
+
+    Args:
+        path: The flatbuffer.
+        num_threads: Interpreter threads; default ``os.cpu_count()``.
+
+    Example:
+        >>> runner = load(Path("artifacts/cnn_lstm_fusion_tiny/model_int8.tflite"))
+        >>> runner.run(runner.prepare(inputs))["probabilities"].shape
+        (3, 3)
+    """
+    return TFLiteRunner(Path(path), num_threads=num_threads)
+
+
+def _warn_without_ranges(ctx: ExportContext) -> None:
+    """Warn when calibration data cannot follow the inputs' real ranges."""
+    missing = sorted(n for n, spec in ctx.inputs.items() if getattr(spec, "range", None) is None)
+    if missing:
+        warnings.warn(
+            f"tflite:int8: inputs {missing} have no recipe range, so calibration draws "
+            "floats from [0, 1) and integers from [0, 10); a model whose inputs span other "
+            "values (e.g. 0-255 pixels) gets wrong int8 scales. Export by recipe name, or "
+            "give the inputs a range, for a representative calibration.",
+            stacklevel=3,
+        )
+
+
+def _check_signature(blob: bytes, ctx: ExportContext, variant: Variant) -> None:
+    """The converted model's signature carries exactly the recipe's input and output names."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    signature = Interpreter(model_content=blob).get_signature_list().get(SIGNATURE, {})
+    got_in, got_out = set(signature.get("inputs", [])), set(signature.get("outputs", []))
+    if got_in != set(ctx.inputs) or got_out != set(ctx.outputs):
+        raise ZooError(
+            f"tflite:{variant.name}: signature {SIGNATURE!r} has inputs {sorted(got_in)} and "
+            f"outputs {sorted(got_out)}; expected {sorted(ctx.inputs)} and "
+            f"{sorted(ctx.outputs)}. The model must take and return dicts keyed by those names."
+        )
+
+
+FORMATS = [
+    ExportFormat(
+        f"tflite:{v.name}",
+        f"model_{v.name}.tflite",
+        functools.partial(write, variant=v),
+        load,
+        runtime="ai_edge_litert (XNNPACK)",
+    )
+    for v in VARIANTS
+]
