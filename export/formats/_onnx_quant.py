@@ -3,8 +3,10 @@
 Static QDQ (per-channel weights, activation ranges calibrated on realistic inputs from the
 export context) is the default; dynamic quantization stays available as a setting because
 the choice was measured, not assumed: on the full-size ``cnn_lstm_fusion`` static QDQ ran
-about 2.4× faster than fp32 while ``quantize_dynamic`` ran slower than fp32 (figures in the
-README's ONNX section).
+1.7-2.4× faster than fp32 while ``quantize_dynamic`` ran at 0.5-0.6× of fp32's speed, but
+for the transformer ``bert_classifier`` dynamic won (see
+``export.formats.onnx.FAMILY_INT8_SETTINGS``; ``python -m export.formats._onnx_bench NAME``
+measures it).
 
 Only the op types in :data:`QUANTIZED_OP_TYPES` are quantized: the compute-heavy ones
 (``Conv``, ``MatMul``, ``Gemm``) and the cheap ones around them that onnxruntime can run on
