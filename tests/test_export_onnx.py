@@ -219,6 +219,13 @@ def test_dynamic_setting_quantizes_matmuls_without_calibration(exported, tmp_pat
     assert np.abs(got - want).max() <= tolerance("onnx:int8").atol
 
 
+def test_quant_settings_reject_impossible_values():
+    with pytest.raises(ZooError, match="calibration_samples >= 1, received 0"):
+        QuantSettings(calibration_samples=0)
+    with pytest.raises(ZooError, match="'static' or 'dynamic', received 'weekly'"):
+        QuantSettings(method="weekly")
+
+
 def _context(entry, calibration):
     return ExportContext(
         NAME,

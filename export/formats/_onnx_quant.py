@@ -58,7 +58,7 @@ class QuantSettings:
             (weights int8, activation ranges computed at run time).
         op_types: Op types to quantize; everything else stays float. An empty tuple lets
             onnxruntime quantize every op type it supports.
-        per_channel: One weight scale per output channel (static only).
+        per_channel: One weight scale per output channel.
         reduce_range: 7-bit weights, avoiding int16 saturation of the u8×s8 kernels on
             x86 CPUs without VNNI (this machine's AMD EPYC has none).
         activation_type: ``"QUInt8"`` or ``"QInt8"`` (static only).
@@ -79,6 +79,15 @@ class QuantSettings:
     calibrate_method: Literal["MinMax", "Entropy", "Percentile"] = "MinMax"
     preprocess: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("static", "dynamic"):
+            raise ZooError(f"method must be 'static' or 'dynamic', received {self.method!r}.")
+        if self.method == "static" and self.calibration_samples < 1:
+            raise ZooError(
+                "static quantization needs calibration_samples >= 1, received "
+                f"{self.calibration_samples}; raise it (128 is the default)."
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the manifest (static-only fields dropped for dynamic)."""
