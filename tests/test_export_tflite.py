@@ -195,19 +195,39 @@ def test_runner_threads_default_to_cpu_count(exported):
     assert TFLiteRunner(path, num_threads=1).num_threads == 1
 
 
-def test_fixed_batch_model_loops_over_rows(tmp_path, inputs3):
-    """The fallback a model gets when its dynamic-batch graph needs Flex ops."""
-    ctx = _context()
+def test_fixed_batch_fallback_loops_over_rows(tmp_path, inputs3, monkeypatch):
+    """A graph that needs Flex ops at a dynamic batch is retried at batch 1."""
+    real = conv.convert_saved_model
+
+    def flex_at_dynamic_batch(folder, variant, *, ctx):
+        if "dynamic" in folder.name:
+            raise conv.NeedsFlexOps("needs Flex at a dynamic batch (simulated)", ["Fake"])
+        return real(folder, variant, ctx=ctx)
+
+    monkeypatch.setattr(conv, "convert_saved_model", flex_at_dynamic_batch)
     model = zoo.get(NAME, seed=0)
-    conv.trace_saved_model(model, ctx, tmp_path / "sm", batch=1)
+    converted = conv.convert(model, _context(), conv.Variant("fp32"))
+    assert converted.fixed_batch == 1
+    assert converted.attempts == ["batch dynamic: needs ['Fake']"]
+
     path = tmp_path / "fixed.tflite"
-    path.write_bytes(conv.convert_saved_model(tmp_path / "sm", conv.Variant("fp32"), ctx=ctx))
+    path.write_bytes(converted.blob)
     runner = TFLiteRunner(path)
     assert runner.fixed_batch == 1
     assert len(runner.prepare(inputs3)) == 3
     got = run_once(runner, inputs3)["probabilities"]
     want = _keras(model, inputs3)["probabilities"]
     np.testing.assert_allclose(got, want, atol=tolerance("tflite:fp32").atol)
+
+
+def test_flex_at_every_batch_is_an_error(monkeypatch):
+    def always_flex(folder, variant, *, ctx):
+        raise conv.NeedsFlexOps("needs Flex (simulated)", ["Fake"])
+
+    monkeypatch.setattr(conv, "convert_saved_model", always_flex)
+    monkeypatch.setattr(conv, "trace_saved_model", lambda *a, **k: conv.Traced([], []))
+    with pytest.raises(conv.NeedsFlexOps, match="simulated"):
+        conv.convert(object(), _context(), conv.Variant("fp32"))
 
 
 def _generated(n, seed):
