@@ -132,7 +132,7 @@ def convert(model: Any, ctx: ExportContext, variant: Variant) -> Converted:
             return Converted(blob, batch, traced.unrolled, attempts)
     if failure is None:  # pragma: no cover - BATCH_CHOICES is never empty
         raise ZooError("tflite: no batch size to try; BATCH_CHOICES is empty.")
-    raise failure
+    raise NeedsFlexOps(f"{failure} Tried: {'; '.join(attempts)}.", failure.ops) from failure
 
 
 @dataclass(frozen=True)
