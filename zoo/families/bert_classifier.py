@@ -24,6 +24,7 @@ from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
 from zoo.families._bert_sources import KNOWN_LIMITS, MINILM, Limits
 from zoo.families._bert_text import INPUT_NAMES
+from zoo.families._common import compile_classifier, probabilities
 
 PositiveInt = Annotated[int, Field(ge=1)]
 #: ``serve_text``: the SavedModel signature that takes raw strings.
@@ -176,23 +177,9 @@ def build(p: BertClassifierParams, inputs: dict[str, InputSpec], name: str) -> A
     pooled = _pool(sequence, x["padding_mask"], p.pooling)
     h = layers.Dense(p.dense_units, activation="relu", name="head_dense")(pooled)
     h = layers.Dropout(p.dropout, name="head_dropout")(h)
-    binary = p.num_classes == 1
-    probs = layers.Dense(
-        p.num_classes, activation="sigmoid" if binary else "softmax", name="probabilities"
-    )(h)
+    probs = probabilities(h, p.num_classes)
     model = keras.Model(inputs=x, outputs={"probabilities": probs}, name=name)
-    model.compile(
-        optimizer=keras.optimizers.Adam(p.learning_rate),
-        loss={"probabilities": "binary_crossentropy" if binary else "categorical_crossentropy"},
-        metrics={
-            "probabilities": [
-                "binary_accuracy" if binary else "categorical_accuracy",
-                keras.metrics.Precision(name="precision"),
-                keras.metrics.Recall(name="recall"),
-            ]
-        },
-    )
-    return model
+    return compile_classifier(model, learning_rate=p.learning_rate, num_classes=p.num_classes)
 
 
 def _pool(sequence: Any, padding_mask: Any, pooling: str) -> Any:

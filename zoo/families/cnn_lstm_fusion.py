@@ -14,6 +14,7 @@ from pydantic import Field
 
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
+from zoo.families._common import check_tokens, compile_classifier, probabilities
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -64,18 +65,7 @@ def outputs(p: CnnLstmFusionParams, inputs: dict[str, InputSpec]) -> dict[str, l
         raise SpecProblem(
             "inputs.image.dtype", f"expected float32 or uint8, received {image.dtype!r}."
         )
-    if len(tokens.shape) != 1 or tokens.dtype not in ("int32", "int64"):
-        raise SpecProblem(
-            "inputs.tokens",
-            f"expected shape [sequence_length] with dtype int32/int64, received shape "
-            f"{tokens.shape} dtype {tokens.dtype!r}.",
-        )
-    if tokens.range is not None and (tokens.range[0] < 0 or tokens.range[1] > p.vocab_size):
-        raise SpecProblem(
-            "inputs.tokens.range",
-            f"token ids must lie in [0, vocab_size={p.vocab_size}), received "
-            f"{list(tokens.range)}; lower the range or raise params.vocab_size.",
-        )
+    check_tokens(tokens, p.vocab_size)
     return {"probabilities": [p.num_classes]}
 
 
@@ -111,23 +101,9 @@ def build(p: CnnLstmFusionParams, inputs: dict[str, InputSpec], name: str) -> An
     h = layers.Dense(p.dense_units, activation="relu", name="fusion_dense")(h)
     if p.dropout:
         h = layers.Dropout(p.dropout, name="fusion_dropout")(h)
-    binary = p.num_classes == 1
-    probs = layers.Dense(
-        p.num_classes, activation="sigmoid" if binary else "softmax", name="probabilities"
-    )(h)
+    probs = probabilities(h, p.num_classes)
 
     model = keras.Model(
         inputs={"image": image, "tokens": tokens}, outputs={"probabilities": probs}, name=name
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(p.learning_rate),
-        loss={"probabilities": "binary_crossentropy" if binary else "categorical_crossentropy"},
-        metrics={
-            "probabilities": [
-                "binary_accuracy" if binary else "categorical_accuracy",
-                keras.metrics.Precision(name="precision"),
-                keras.metrics.Recall(name="recall"),
-            ]
-        },
-    )
-    return model
+    return compile_classifier(model, learning_rate=p.learning_rate, num_classes=p.num_classes)

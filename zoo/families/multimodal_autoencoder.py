@@ -38,6 +38,7 @@ from pydantic import Field
 from zoo._errors import ZooError
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
+from zoo.families._common import check_tokens
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,7 +94,7 @@ def outputs(p: MultimodalAutoencoderParams, inputs: dict[str, InputSpec]) -> dic
     """
     _check_input_names(p.part, inputs)
     if "tokens" in inputs:
-        _check_tokens(p, inputs["tokens"])
+        check_tokens(inputs["tokens"], p.vocab_size)
     if "latent" in inputs:
         _check_latent(p, inputs["latent"])
     shape = image_shape(p, inputs)
@@ -175,21 +176,6 @@ def _check_image_shape(p: MultimodalAutoencoderParams, shape: list[int], key: st
 
 def _round_up(value: int, step: int) -> int:
     return max(step, -(-value // step) * step)
-
-
-def _check_tokens(p: MultimodalAutoencoderParams, tokens: InputSpec) -> None:
-    if len(tokens.shape) != 1 or tokens.dtype not in ("int32", "int64"):
-        raise SpecProblem(
-            "inputs.tokens",
-            f"expected shape [sequence_length] with dtype int32/int64, received shape "
-            f"{tokens.shape} dtype {tokens.dtype!r}.",
-        )
-    if tokens.range is not None and (tokens.range[0] < 0 or tokens.range[1] > p.vocab_size):
-        raise SpecProblem(
-            "inputs.tokens.range",
-            f"token ids must lie in [0, vocab_size={p.vocab_size}), received "
-            f"{list(tokens.range)}; lower the range or raise params.vocab_size.",
-        )
 
 
 def _check_latent(p: MultimodalAutoencoderParams, latent: InputSpec) -> None:

@@ -32,6 +32,7 @@ from zoo import weights as zoo_weights
 from zoo._errors import ZooError
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
+from zoo.families._common import compile_classifier, probabilities
 
 #: ResNet50 stages in network order; ``trainable_stages = N`` unfreezes the last N.
 STAGES: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -253,23 +254,9 @@ def _classifier_model(image: Any, features: Any, p: ResNet50TransferParams, name
         x = layers.Dense(p.head_units, activation="relu", name="head_dense")(x)
     if p.dropout:
         x = layers.Dropout(p.dropout, name="head_dropout")(x)
-    binary = p.num_classes == 1
-    probs = layers.Dense(
-        p.num_classes, activation="sigmoid" if binary else "softmax", name="probabilities"
-    )(x)
+    probs = probabilities(x, p.num_classes)
     model = keras.Model(inputs={"image": image}, outputs={"probabilities": probs}, name=name)
-    model.compile(
-        optimizer=keras.optimizers.Adam(_learning_rate(p)),
-        loss={"probabilities": "binary_crossentropy" if binary else "categorical_crossentropy"},
-        metrics={
-            "probabilities": [
-                "binary_accuracy" if binary else "categorical_accuracy",
-                keras.metrics.Precision(name="precision"),
-                keras.metrics.Recall(name="recall"),
-            ]
-        },
-    )
-    return model
+    return compile_classifier(model, learning_rate=_learning_rate(p), num_classes=p.num_classes)
 
 
 def _learning_rate(p: ResNet50TransferParams) -> float:

@@ -1,0 +1,62 @@
+"""Pieces several families share: the classifier head, its compile setup, token checks.
+
+Like every family module, nothing here imports Keras at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo._family import SpecProblem
+from zoo._recipe import InputSpec
+
+
+def probabilities(x: Any, num_classes: int) -> Any:
+    """Final Dense named ``probabilities``: sigmoid for one class, softmax otherwise."""
+    from keras import layers
+
+    activation = "sigmoid" if num_classes == 1 else "softmax"
+    return layers.Dense(num_classes, activation=activation, name="probabilities")(x)
+
+
+def compile_classifier(model: Any, *, learning_rate: float, num_classes: int) -> Any:
+    """Compile with the default classification setup and return the model.
+
+    Adam, binary (one class) or categorical cross-entropy, accuracy, precision, recall,
+    all on the output named ``probabilities``.
+    """
+    import keras
+
+    binary = num_classes == 1
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={"probabilities": "binary_crossentropy" if binary else "categorical_crossentropy"},
+        metrics={
+            "probabilities": [
+                "binary_accuracy" if binary else "categorical_accuracy",
+                keras.metrics.Precision(name="precision"),
+                keras.metrics.Recall(name="recall"),
+            ]
+        },
+    )
+    return model
+
+
+def check_tokens(tokens: InputSpec, vocab_size: int) -> None:
+    """A token-id input: shape [sequence_length], int dtype, range inside the vocabulary.
+
+    Raises:
+        SpecProblem: naming the recipe key, what was received and the fix.
+    """
+    if len(tokens.shape) != 1 or tokens.dtype not in ("int32", "int64"):
+        raise SpecProblem(
+            "inputs.tokens",
+            f"expected shape [sequence_length] with dtype int32/int64, received shape "
+            f"{tokens.shape} dtype {tokens.dtype!r}.",
+        )
+    if tokens.range is not None and (tokens.range[0] < 0 or tokens.range[1] > vocab_size):
+        raise SpecProblem(
+            "inputs.tokens.range",
+            f"token ids must lie in [0, vocab_size={vocab_size}), received "
+            f"{list(tokens.range)}; lower the range or raise params.vocab_size.",
+        )
