@@ -13,6 +13,7 @@ from export import FORMATS, ValidationFailed, export_model, load_runner, run_onc
 from export._atomic import sha256_path
 from export.tolerances import TOLERANCES, Tolerance
 from zoo import ZooError
+from zoo._recipe import expand_formats
 from zoo._registry import REGISTRY
 
 NAME = "cnn_lstm_fusion_tiny"
@@ -32,7 +33,8 @@ def test_layout_and_manifest(exported):
     folder = exported.path
     assert folder.name == NAME
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest["artifacts"]) == {"keras", "saved_model"}
+    declared = expand_formats(REGISTRY.get(NAME).recipe.export.formats)
+    assert sorted(manifest["artifacts"]) == sorted(declared)
     for art in manifest["artifacts"].values():
         assert (folder / art["path"]).exists()
         assert art["sha256"] == sha256_path(folder / art["path"])

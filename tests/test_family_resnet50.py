@@ -478,4 +478,4 @@ def test_shipped_recipes_declare_their_contract():
         info = zoo.info(name)
         assert info["params"]["weights"] == "none"  # builds offline
         assert info["inputs"]["image"]["range"] == [0.0, 255.0]
-        assert info["formats"] == ["keras", "saved_model"]
+        assert info["formats"] == ["keras", "saved_model", "tflite", "onnx"]
