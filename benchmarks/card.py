@@ -454,6 +454,8 @@ def _tolerance(tol: Any) -> str:
     text = f"atol {tol.get('atol', float('nan')):g}"
     if tol.get("min_top1_agreement") is not None:
         text += f", top-1 ≥ {tol['min_top1_agreement']:.0%}"
+    if tol.get("max_psnr_drop_db") is not None:
+        text += f", PSNR drop ≤ {tol['max_psnr_drop_db']:g} dB"
     return text
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from export._base import run_once
-from export.validate import BATCH_SIZES, sample_inputs
+from export.validate import BATCH_SIZES
 
 #: Format groups that cannot take a string input tensor.
 NO_STRING_INPUTS = ("tflite", "onnx")
@@ -62,7 +62,7 @@ def check_formats(subject: Any, ctx: Any, formats: list[str]) -> list[Finding]:
                 finding.notes += _notes(extra)
                 runner = FORMATS[fmt].load(target)
                 for batch in BATCH_SIZES:
-                    out = run_once(runner, sample_inputs(subject.inputs, batch, seed=batch))
+                    out = run_once(runner, subject.samples(batch, batch))
                     for name, spec in subject.outputs.items():
                         got = tuple(out[name].shape)
                         if got != (batch, *spec.shape):

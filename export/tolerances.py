@@ -1,9 +1,13 @@
 """Parity tolerances: one table, keyed by format and optionally by family.
 
 An artifact passes when, for every output and batch, ``max |artifact - keras| <= atol``
-and, where ``min_top1_agreement`` is set (quantized formats), the share of examples whose
-predicted class (argmax, or ``p > 0.5`` for a single sigmoid unit) equals Keras' is at
-least that value on :data:`export.validate.AGREEMENT_SAMPLES` realistic inputs.
+and, for quantized formats, the task metric of each output that declares a task holds on
+:data:`export.validate.AGREEMENT_SAMPLES` realistic inputs:
+
+- ``classification``: on the rows where Keras' top-1 probability leads the runner-up by at
+  least ``top1_margin``, the share whose predicted class (argmax; ``p > 0.5`` for one
+  sigmoid unit) equals Keras' is at least ``min_top1_agreement``.
+- ``reconstruction``: ``PSNR(target, keras) - PSNR(target, artifact) <= max_psnr_drop_db``.
 """
 
 from __future__ import annotations
@@ -17,30 +21,40 @@ class Tolerance:
 
     atol: float
     min_top1_agreement: float | None = None
+    top1_margin: float = 0.0
+    max_psnr_drop_db: float | None = None
 
+
+#: Task metrics every int8 variant is held to (issue 5: top-1 ≥ 99% on classification,
+#: a PSNR-drop bound on reconstruction).
+_INT8_TASK: dict[str, float] = {
+    "min_top1_agreement": 0.99,
+    "top1_margin": 0.05,
+    "max_psnr_drop_db": 1.0,
+}
 
 #: format → tolerance against the Keras model.
 TOLERANCES: dict[str, Tolerance] = {
     "keras": Tolerance(1e-6),
     "saved_model": Tolerance(1e-5),
-    # tflite: worst max |Δ| measured over every *_tiny recipe (3 seeds; 40 for
+    # tflite atol: worst max |Δ| measured over every *_tiny recipe (3 seeds; 40 for
     # cnn_lstm_fusion_tiny) and full-size cnn_lstm_fusion: fp32 1e-6, fp16 3.3e-4,
-    # dynamic_int8 4.6e-3, int8 0.055 (0.066 on a trained model). A mis-calibrated int8
-    # model is off by 0.21-0.99. No top-1 gate on random weights: near-ties flip argmax
-    # (int8 failed 99% in 6 of 40 seeds at 1e-2 error, bag_of_words at 1e-5); the 99%
-    # agreement is checked on a trained classifier in tests/test_export_tflite.py.
+    # dynamic_int8 4.6e-3, int8 0.055 (0.066 on a trained model); a mis-calibrated int8
+    # model is off by 0.21-0.99. Int8 task metrics: over 6 random-weight seeds each of
+    # cnn_lstm_fusion_tiny and bert_classifier_tiny on 100 inputs, every flipped top-1
+    # (0-3 per artifact) sat on a row whose Keras margin was below 0.043 (int8 |Δp| up to
+    # 0.044): rows under a 0.05 margin are near-ties that say nothing about the artifact,
+    # and on the decided rows agreement was 100%. PSNR drop on multimodal_autoencoder_tiny:
+    # at most 3.4e-4 dB (random weights reconstruct poorly; the bound bites when trained).
     "tflite:fp32": Tolerance(1e-4),
     "tflite:fp16": Tolerance(1e-2),
-    "tflite:dynamic_int8": Tolerance(0.05),
-    "tflite:int8": Tolerance(0.1),
+    "tflite:dynamic_int8": Tolerance(0.05, **_INT8_TASK),
+    "tflite:int8": Tolerance(0.1, **_INT8_TASK),
     "onnx:fp32": Tolerance(1e-5),
-    # int8 QDQ: a loose bound in output units (probabilities here). Measured on
-    # cnn_lstm_fusion_tiny over 40 random-weight seeds: worst |diff| 0.009 at batch 1/3 and
-    # 0.055 over 64 inputs; full-size cnn_lstm_fusion 0.021. No top-1 requirement: on random
-    # weights near-uniform probabilities flip (6 of 40 seeds under 99%, worst 96.9%); the
-    # issue's ">= 99% top-1 agreement" is tested on a trained classifier instead
-    # (tests/test_export_onnx.py).
-    "onnx:int8": Tolerance(0.1),
+    # int8 QDQ atol: a loose bound in output units. Worst |diff| on cnn_lstm_fusion_tiny
+    # over 40 random-weight seeds: 0.009 at batch 1/3, 0.055 over 64 inputs; full-size
+    # cnn_lstm_fusion 0.021. Top-1 and PSNR as for tflite int8 above.
+    "onnx:int8": Tolerance(0.1, **_INT8_TASK),
 }
 
 #: (family, format) → tolerance, where a family needs its own.

@@ -1,4 +1,15 @@
-"""Parity validation: artifact outputs against Keras, names → shapes → values."""
+"""Parity validation: artifact outputs against Keras, names → shapes → values → task.
+
+Every output is held to its format's ``atol``. Quantized formats are also held to a task
+metric where the output declares its task (recipe ``[outputs.NAME] task``):
+
+- ``classification``: top-1 agreement with Keras over the *decided* rows, those whose
+  Keras top-1 probability leads the runner-up by at least the tolerance's ``top1_margin``
+  (a near-tie is flipped by any rounding and says nothing about the artifact). How many
+  rows were decided, and the agreement over all rows, are reported too.
+- ``reconstruction``: PSNR drop, ``PSNR(target, keras) - PSNR(target, artifact)`` in dB
+  over the batch, with the family's ground truth (its ``targets`` hook) and peak 1.0.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +25,9 @@ from zoo._errors import ZooError
 #: Batch sizes every artifact is checked at (batch > 1 proves the batch axis).
 BATCH_SIZES: tuple[int, ...] = (1, 3)
 
-#: Number of realistic examples the top-1 agreement of quantized formats is measured on.
-AGREEMENT_SAMPLES = 64
+#: Number of realistic examples the task metric of quantized formats is measured on
+#: (99% agreement then allows one flipped decided row in 100).
+AGREEMENT_SAMPLES = 100
 
 
 class ValidationFailed(ZooError):
@@ -36,13 +48,30 @@ class OutputParity:
     atol: float
     top1_agreement: float | None = None
     min_top1_agreement: float | None = None
+    top1_rows: int | None = None
+    top1_agreement_all: float | None = None
+    psnr_drop_db: float | None = None
+    max_psnr_drop_db: float | None = None
+    atol_gated: bool = True
+
+    @property
+    def top1_ok(self) -> bool:
+        """Top-1 agreement over the decided rows holds (or is not asked for / measurable)."""
+        if self.min_top1_agreement is None or self.top1_agreement is None:
+            return True
+        return self.top1_agreement >= self.min_top1_agreement
+
+    @property
+    def psnr_ok(self) -> bool:
+        """The PSNR drop is within bound (or is not asked for / measurable)."""
+        if self.max_psnr_drop_db is None or self.psnr_drop_db is None:
+            return True
+        return self.psnr_drop_db <= self.max_psnr_drop_db
 
     @property
     def ok(self) -> bool:
-        close = self.max_abs <= self.atol
-        if self.min_top1_agreement is None or self.top1_agreement is None:
-            return bool(close)
-        return bool(close and self.top1_agreement >= self.min_top1_agreement)
+        close = self.max_abs <= self.atol or not self.atol_gated
+        return bool(close and self.top1_ok and self.psnr_ok)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "worst_index": list(self.worst_index), "ok": self.ok}
@@ -76,26 +105,83 @@ def sample_inputs(inputs: dict[str, Any], batch: int, seed: int = 0) -> Arrays:
     return arrays
 
 
-def top1_agreement(expected: np.ndarray, received: np.ndarray) -> float | None:
-    """Share of rows with the same predicted class; ``None`` for non-class outputs.
+def _as_classes(probs: np.ndarray) -> np.ndarray:
+    """``[batch, k]`` probabilities; one sigmoid unit becomes ``[1 - p, p]``."""
+    return np.concatenate([1.0 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
 
-    A ``[batch, k>1]`` output is compared by argmax, a ``[batch, 1]`` output by ``p > 0.5``.
+
+def top1_agreement(
+    expected: np.ndarray, received: np.ndarray, *, margin: float = 0.0
+) -> tuple[float | None, int, float | None]:
+    """Top-1 agreement of class probabilities, over decided rows and over all rows.
+
+    Args:
+        expected: Keras probabilities ``[batch, k]`` (``k = 1``: one sigmoid unit).
+        received: The artifact's, same shape.
+        margin: A row is decided when Keras' top-1 probability leads the runner-up by at
+            least this much.
+
+    Returns:
+        ``(agreement over decided rows or None if none, decided row count, agreement over
+        all rows)``; ``(None, 0, None)`` for an output that is not ``[batch, k]``.
+
+    Example:
+        >>> top1_agreement(np.array([[0.9, 0.1], [0.51, 0.49]]),
+        ...                np.array([[0.8, 0.2], [0.49, 0.51]]), margin=0.1)
+        (1.0, 1, 0.5)
     """
-    if expected.ndim != 2:
-        return None
-    if expected.shape[1] == 1:
-        return float(np.mean((expected[:, 0] > 0.5) == (received[:, 0] > 0.5)))
-    return float(np.mean(expected.argmax(axis=1) == received.argmax(axis=1)))
+    if expected.ndim != 2 or received.shape != expected.shape:
+        return None, 0, None
+    want, got = _as_classes(expected), _as_classes(received)
+    same = want.argmax(axis=1) == got.argmax(axis=1)
+    top2 = np.sort(want, axis=1)[:, -2:]
+    decided = (top2[:, 1] - top2[:, 0]) >= margin
+    rows = int(decided.sum())
+    agreement = float(same[decided].mean()) if rows else None
+    return agreement, rows, float(same.mean())
+
+
+def psnr_drop(target: np.ndarray, expected: np.ndarray, received: np.ndarray) -> float:
+    """``PSNR(target, expected) - PSNR(target, received)`` in dB, peak 1.0, over the batch.
+
+    Positive means the artifact reconstructs the target worse than Keras does.
+    """
+
+    def psnr(a: np.ndarray) -> float:
+        mse = float(np.mean((np.asarray(target, np.float64) - a) ** 2))
+        return float("inf") if mse == 0.0 else 10.0 * float(np.log10(1.0 / mse))
+
+    keras_db, artifact_db = psnr(expected), psnr(received)
+    return 0.0 if keras_db == artifact_db else keras_db - artifact_db
 
 
 def compare(
-    expected: Arrays, received: Arrays, *, tol: Tolerance, batch: int
+    expected: Arrays,
+    received: Arrays,
+    *,
+    tol: Tolerance,
+    batch: int,
+    tasks: dict[str, str | None] | None = None,
+    targets: Arrays | None = None,
+    atol_gated: bool = True,
 ) -> list[OutputParity]:
-    """Compare named outputs: names first, then shapes, then values.
+    """Compare named outputs: names first, then shapes, then values, then task metrics.
+
+    Args:
+        expected: Keras outputs.
+        received: The artifact's outputs.
+        tol: The format's tolerance.
+        batch: Rows in this comparison (reported).
+        tasks: Output name → ``"classification"``, ``"reconstruction"`` or ``None``.
+        targets: Ground truth of reconstruction outputs, by output name.
+        atol_gated: Hold values to ``tol.atol`` (False: report them, gate only the task
+            metrics, as on the task-metric sample of quantized formats).
 
     Raises:
         ValidationFailed: when names or shapes differ (values are reported, not raised).
     """
+    tasks = tasks or {}
+    targets = targets or {}
     if set(expected) != set(received):
         raise ValidationFailed(
             f"output names differ: Keras gives {sorted(expected)}, the artifact gives "
@@ -113,6 +199,21 @@ def compare(
         diff = np.abs(want - got)
         idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
         rel = diff / np.maximum(np.abs(want), 1e-12)
+        task: dict[str, Any] = {}
+        if tasks.get(name) == "classification" and tol.min_top1_agreement is not None:
+            agree, rows, agree_all = top1_agreement(want, got, margin=tol.top1_margin)
+            task = {
+                "top1_agreement": agree,
+                "min_top1_agreement": tol.min_top1_agreement,
+                "top1_rows": rows,
+                "top1_agreement_all": agree_all,
+            }
+        psnr_gated = tol.max_psnr_drop_db is not None and name in targets
+        if tasks.get(name) == "reconstruction" and psnr_gated:
+            task = {
+                "psnr_drop_db": psnr_drop(targets[name], want, got),
+                "max_psnr_drop_db": tol.max_psnr_drop_db,
+            }
         report.append(
             OutputParity(
                 output=name,
@@ -123,10 +224,8 @@ def compare(
                 expected=float(want[idx]) if diff.size else 0.0,
                 received=float(got[idx]) if diff.size else 0.0,
                 atol=tol.atol,
-                top1_agreement=(
-                    top1_agreement(want, got) if tol.min_top1_agreement is not None else None
-                ),
-                min_top1_agreement=tol.min_top1_agreement,
+                atol_gated=atol_gated,
+                **task,
             )
         )
     return report
@@ -139,14 +238,19 @@ def raise_on_failure(fmt: str, report: list[OutputParity]) -> None:
         lines = []
         for r in bad:
             where = f"output {r.output!r} at batch {r.batch}"
-            if r.max_abs > r.atol:
+            if r.max_abs > r.atol and r.atol_gated:
                 lines.append(
                     f"{where}, element {list(r.worst_index)}: Keras {r.expected:.6g}, artifact "
                     f"{r.received:.6g}, |diff| {r.max_abs:.3g} > tolerance {r.atol:g}"
                 )
-            else:
+            if not r.top1_ok:
                 lines.append(
-                    f"{where}: top-1 agreement {r.top1_agreement:.1%} < required "
-                    f"{r.min_top1_agreement:.1%}"
+                    f"{where}: top-1 agreement {r.top1_agreement:.1%} on {r.top1_rows} decided "
+                    f"rows < required {r.min_top1_agreement:.1%}"
+                )
+            if not r.psnr_ok:
+                lines.append(
+                    f"{where}: PSNR drop {r.psnr_drop_db:.3g} dB > allowed "
+                    f"{r.max_psnr_drop_db:g} dB"
                 )
         raise ValidationFailed(f"{fmt}: artifact does not match Keras:\n  " + "\n  ".join(lines))

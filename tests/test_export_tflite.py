@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 import zoo
-from export import FORMATS, _calibration, export_model, load_runner, run_once, sample_inputs
+from export import FORMATS, export_model, load_runner, run_once, sample_inputs
 from export._base import ExportContext
 from export.formats import _tflite_convert as conv
 from export.formats._tflite_flatbuffer import custom_ops, op_types
@@ -36,7 +36,8 @@ def _context(name=NAME, calibration=None):
         entry.family.name,
         inputs,
         outputs,
-        calibration=calibration or (lambda n: _calibration(inputs, n)),
+        calibration=calibration
+        or (lambda n: (sample_inputs(inputs, 1, seed=50_000 + i) for i in range(n))),
     )
 
 

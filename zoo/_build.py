@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from zoo._errors import ContractError
 from zoo._recipe import InputSpec, OutputSpec
 from zoo._registry import Entry
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Which recipe (and overrides) a model was built from: ``model.zoo_origin``.
+
+    :func:`export.export_model` reads it, so a model from :func:`zoo.get` that was trained
+    afterwards exports with its recipe's I/O contract, family and tolerances.
+    """
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
 
 
 def build(entry: Entry, overrides: dict[str, Any], *, seed: int | None) -> Any:
@@ -18,7 +32,14 @@ def build(entry: Entry, overrides: dict[str, Any], *, seed: int | None) -> Any:
         keras.utils.set_random_seed(int(seed))
     model = entry.family.build(params, entry.recipe.inputs, entry.name)
     check_contract(model, entry.recipe.inputs, outputs, where=f"family {entry.family.name!r}")
+    model.zoo_origin = Origin(entry.name, dict(overrides), seed)
     return model
+
+
+def origin(model: Any) -> Origin | None:
+    """The recipe a model was built from by :func:`zoo.get`, or ``None``."""
+    found = getattr(model, "zoo_origin", None)
+    return found if isinstance(found, Origin) else None
 
 
 def check_contract(

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     BuildFn = Callable[[Any, dict[str, InputSpec], str], Any]
     SignaturesFn = Callable[[Any, Any], dict[str, Any]]
     PreprocessorFn = Callable[[Any, dict[str, InputSpec]], Any]
+    SamplesFn = Callable[[Any, dict[str, InputSpec], int, Any], dict[str, Any]]
+    TargetsFn = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
 class Params(BaseModel):
@@ -56,6 +58,8 @@ class Family:
     description: str = ""
     signatures: SignaturesFn | None = None
     preprocessor: PreprocessorFn | None = None
+    samples: SamplesFn | None = None
+    targets: TargetsFn | None = None
 
 
 FAMILIES: dict[str, Family] = {}
@@ -69,6 +73,8 @@ def register_family(
     description: str = "",
     signatures: SignaturesFn | None = None,
     preprocessor: PreprocessorFn | None = None,
+    samples: SamplesFn | None = None,
+    targets: TargetsFn | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register a family builder under ``name`` (decorator).
 
@@ -83,6 +89,13 @@ def register_family(
         preprocessor: Optional ``(params, inputs) -> callable`` returning the step that turns
             raw data (e.g. a list of strings) into the model's named inputs; what
             :func:`zoo.preprocessor` returns. May import TensorFlow (called on demand only).
+        samples: Optional ``(params, inputs, batch, rng) -> {input name: array}`` drawing
+            realistic synthetic inputs (e.g. packed token rows with padding) for
+            validation and int8 calibration, where uniform draws from each input's
+            ``range`` are not realistic. ``rng`` is a ``numpy.random.Generator``.
+        targets: Optional ``(params, inputs) -> {output name: array}``: the ground truth
+            of reconstruction outputs for a batch of inputs (what the model should give
+            back), used for the PSNR-drop check of quantized exports.
 
     Returns:
         A decorator that registers and returns the build function.
@@ -99,7 +112,9 @@ def register_family(
                 f"family {name!r} is already registered by {FAMILIES[name].build.__module__}; "
                 "choose another family name."
             )
-        FAMILIES[name] = Family(name, params, outputs, build, description, signatures, preprocessor)
+        FAMILIES[name] = Family(
+            name, params, outputs, build, description, signatures, preprocessor, samples, targets
+        )
         return build
 
     return decorator

@@ -26,6 +26,10 @@ else:  # Python 3.10
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
+#: What an output is, which decides the task metric quantized exports are held to:
+#: ``classification`` (class probabilities: top-1 agreement with Keras) or
+#: ``reconstruction`` (values in [0, 1] reproducing an input: PSNR drop against Keras).
+Task = Literal["classification", "reconstruction"]
 
 #: Export format groups and their variants. A recipe (or ``--format``) may name a group
 #: (all its variants) or one variant. ``export`` implements exactly these variants (a test
@@ -83,6 +87,10 @@ class OutputSpec(_Strict):
 
     shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     dtype: DType = "float32"
+    task: Task | None = Field(
+        default=None,
+        description="classification | reconstruction: the task metric of quantized exports.",
+    )
     description: str = ""
 
 

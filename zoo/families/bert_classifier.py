@@ -151,6 +151,37 @@ def text_signatures(model: Any, p: BertClassifierParams) -> dict[str, Any]:
     return {TEXT_SIGNATURE: serve_text}
 
 
+#: Special ids of the uncased BERT/MiniLM WordPiece vocabulary: [PAD], [CLS], [SEP].
+PAD_ID, CLS_ID, SEP_ID = 0, 101, 102
+
+
+def packed_samples(
+    p: BertClassifierParams, inputs: dict[str, InputSpec], batch: int, rng: Any
+) -> dict[str, Any]:
+    """Realistic token rows: ``[CLS]`` word pieces ``[SEP]`` then padding, random lengths.
+
+    Word pieces are drawn from ``inputs.token_ids.range`` (ordinary pieces, not special
+    tokens); each row's length is uniform in ``[3, sequence_length]``, so validation and
+    int8 calibration see padded rows and the mask is exercised. For a backbone with
+    another vocabulary, export with real examples (``export_model(..., data=...)``).
+    """
+    import numpy as np
+
+    n = p.sequence_length
+    low, high = inputs["token_ids"].range or (999, KNOWN_LIMITS[MINILM].vocabulary_size)
+    ids = rng.integers(int(low), int(high), size=(batch, n)).astype(np.int32)
+    lengths = rng.integers(3, n + 1, size=batch)
+    real = np.arange(n)[None, :] < lengths[:, None]
+    ids[:, 0] = CLS_ID
+    ids[np.arange(batch), lengths - 1] = SEP_ID
+    ids[~real] = PAD_ID
+    return {
+        "token_ids": ids,
+        "padding_mask": real.astype(np.int32),
+        "segment_ids": np.zeros((batch, n), np.int32),
+    }
+
+
 @register_family(
     "bert_classifier",
     params=BertClassifierParams,
@@ -158,6 +189,7 @@ def text_signatures(model: Any, p: BertClassifierParams) -> dict[str, Any]:
     description="Pretrained BERT encoder (MiniLM-L6, frozen) → pooled → Dense → classifier.",
     signatures=text_signatures,
     preprocessor=make_preprocessor,
+    samples=packed_samples,
 )
 def build(p: BertClassifierParams, inputs: dict[str, InputSpec], name: str) -> Any:
     """Build the functional model (imports Keras and keras-hub; loads the backbone)."""

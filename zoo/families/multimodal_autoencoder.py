@@ -264,6 +264,19 @@ def autoencoder_targets(
     }
 
 
+def reconstruction_targets(
+    p: MultimodalAutoencoderParams, inputs: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """Ground truth of the reconstruction outputs (the family's ``targets`` hook).
+
+    Only the full autoencoder reconstructs its inputs; the encoders have no reconstruction
+    outputs and the decoder alone (input ``latent``) has no input to compare against.
+    """
+    if p.part != "autoencoder":
+        return {}
+    return autoencoder_targets(inputs, vocab_size=p.vocab_size, image_scale=p.image_scale)
+
+
 # --------------------------------------------------------------------------- graph
 
 
@@ -271,6 +284,7 @@ def autoencoder_targets(
     "multimodal_autoencoder",
     params=MultimodalAutoencoderParams,
     outputs=outputs,
+    targets=reconstruction_targets,
     description="Image CNN + text LSTM → shared latent → image and bag-of-words reconstructions.",
 )
 def build(p: MultimodalAutoencoderParams, inputs: dict[str, InputSpec], name: str) -> Any:
