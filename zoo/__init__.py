@@ -181,11 +181,14 @@ def export(
     formats: builtins.list[str] | str | None = None,
     validate: bool = True,
     seed: int | None = 0,
+    data: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Any:
     """Export a model to artifacts under ``out/NAME/``, validated against Keras.
 
-    See :func:`export.export_model` for details (imported lazily).
+    ``model_or_name`` is a registered name or a model from :func:`get` (trained or not);
+    ``data`` are real example rows ``{input name: array [N, ...]}`` for validation and int8
+    calibration. See :func:`export.export_model` for details (imported lazily).
 
     Example:
         >>> zoo.export("cnn_lstm_fusion_tiny", "artifacts/", formats=["saved_model"])
@@ -193,7 +196,13 @@ def export(
     from export import export_model
 
     return export_model(
-        model_or_name, Path(out), formats=formats, validate=validate, seed=seed, **overrides
+        model_or_name,
+        Path(out),
+        formats=formats,
+        validate=validate,
+        seed=seed,
+        data=data,
+        **overrides,
     )
 
 
