@@ -417,10 +417,11 @@ def recommend(rows: list[Row]) -> dict[str, str]:
 
 
 def _export_parity(manifest: dict[str, Any]) -> dict[str, float]:
-    return {
-        fmt: max((p["max_abs"] for p in art.get("parity", [])), default=float("nan"))
-        for fmt, art in manifest["artifacts"].items()
-    }
+    from export.validate import worst_gated_error
+
+    artifacts = manifest["artifacts"]
+    worst = {fmt: worst_gated_error(art.get("parity", [])) for fmt, art in artifacts.items()}
+    return {fmt: float("nan") if err is None else err for fmt, err in worst.items()}
 
 
 def _artifacts(

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from export.validate import task_summary, worst_gated_error
 from zoo._errors import ZooError
 
 CARD = "MODEL_CARD.md"
@@ -318,7 +319,7 @@ def _formats_section(
         f"From `{_shown(path, base)}`: each artifact reloaded in its own runtime and "
         f"compared with Keras at batch sizes {manifest.get('batch_sizes_validated', [])}.",
         "",
-        "| format | file | runtime | size | max abs error | tolerance | top-1 agreement | check |",
+        "| format | file | runtime | size | max abs error | tolerance | task metric | check |",
         "|---|---|---|---:|---:|---|---:|---|",
     ]
     for fmt, art in manifest.get("artifacts", {}).items():
@@ -328,8 +329,7 @@ def _formats_section(
 
 def _artifact_row(fmt: str, art: dict[str, Any]) -> str:
     parity = art.get("parity") or []
-    worst = max((p["max_abs"] for p in parity), default=None)
-    agreement = [p["top1_agreement"] for p in parity if p.get("top1_agreement") is not None]
+    worst = worst_gated_error(parity)
     if not art.get("validated", bool(parity)):
         check = "not validated"
     else:
@@ -341,7 +341,7 @@ def _artifact_row(fmt: str, art: dict[str, Any]) -> str:
         _size(art.get("bytes")),
         _sci(worst),
         _tolerance(art.get("tolerance")),
-        f"{min(agreement):.1%}" if agreement else "",
+        task_summary(parity),
         check,
     )
 

@@ -254,3 +254,31 @@ def raise_on_failure(fmt: str, report: list[OutputParity]) -> None:
                     f"{r.max_psnr_drop_db:g} dB"
                 )
         raise ValidationFailed(f"{fmt}: artifact does not match Keras:\n  " + "\n  ".join(lines))
+
+
+def task_summary(parity: list[dict[str, Any]]) -> str:
+    """One line of the task metrics in a manifest's parity entries, e.g. for tables.
+
+    Example:
+        >>> task_summary([{"output": "probabilities", "top1_agreement": 1.0, "top1_rows": 87,
+        ...                "top1_agreement_all": 0.99}])
+        'probabilities: top-1 100.0% of 87 decided rows (99.0% of all)'
+    """
+    parts = []
+    for p in parity:
+        if p.get("top1_rows") is not None:
+            agree = p.get("top1_agreement")
+            decided = (
+                "no decided rows"
+                if agree is None
+                else f"{agree:.1%} of {p['top1_rows']} decided rows"
+            )
+            parts.append(f"{p['output']}: top-1 {decided} ({p['top1_agreement_all']:.1%} of all)")
+        if p.get("psnr_drop_db") is not None:
+            parts.append(f"{p['output']}: PSNR drop {p['psnr_drop_db']:.2g} dB")
+    return "; ".join(parts)
+
+
+def worst_gated_error(parity: list[dict[str, Any]]) -> float | None:
+    """Largest max |Δ| over the entries held to atol (batch 1 and 3), ``None`` if none."""
+    return max((p["max_abs"] for p in parity if p.get("atol_gated", True)), default=None)

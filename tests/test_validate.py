@@ -16,7 +16,9 @@ from export.validate import (
     compare,
     psnr_drop,
     raise_on_failure,
+    task_summary,
     top1_agreement,
+    worst_gated_error,
 )
 from zoo import ZooError
 from zoo.families.bert_classifier import CLS_ID, PAD_ID, SEP_ID
@@ -148,3 +150,31 @@ def test_int8_tolerances_carry_the_task_metrics():
         tol = TOLERANCES[fmt]
         assert tol.min_top1_agreement == 0.99 and tol.max_psnr_drop_db is not None, fmt
     assert TOLERANCES["onnx:fp32"].min_top1_agreement is None
+
+
+def test_summaries_read_the_manifest_entries():
+    parity = [
+        {"output": "p", "batch": 1, "max_abs": 0.01, "atol_gated": True},
+        {"output": "p", "batch": 3, "max_abs": 0.02, "atol_gated": True},
+        {
+            "output": "p",
+            "batch": AGREEMENT_SAMPLES,
+            "max_abs": 0.3,
+            "atol_gated": False,
+            "top1_agreement": 0.98,
+            "top1_rows": 50,
+            "top1_agreement_all": 0.97,
+        },
+        {
+            "output": "r",
+            "batch": AGREEMENT_SAMPLES,
+            "max_abs": 0.1,
+            "atol_gated": False,
+            "psnr_drop_db": 0.25,
+        },
+    ]
+    assert worst_gated_error(parity) == 0.02
+    assert worst_gated_error([]) is None
+    assert task_summary(parity) == (
+        "p: top-1 98.0% of 50 decided rows (97.0% of all); r: PSNR drop 0.25 dB"
+    )

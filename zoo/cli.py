@@ -5,6 +5,7 @@ zoo show NAME [--set KEY=VALUE ...] [--json]
 zoo build NAME --out model.keras [--seed N] [--set KEY=VALUE ...]
 zoo export NAME --format saved_model --out artifacts/ [--seed N] [--set ...] [--no-validate]
 zoo bench NAME|DIR [--quick] [--iters N] [--warmup N] [--batch N] [--out runs]
+zoo bench NAME --quant-sweep [--quick] [--limit N] [--out runs]
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold", type=float, default=0.10, help="compare: regression threshold (0.10 = 10%%)"
     )
+    p.add_argument(
+        "--quant-sweep",
+        action="store_true",
+        help="accuracy of every export on real held-out data, with size and batch-1 latency",
+    )
+    p.add_argument("--limit", type=int, help="--quant-sweep: at most N examples per split")
     return parser
 
 
@@ -237,11 +244,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     from rich.table import Table
 
+    from export.validate import task_summary, worst_gated_error
+
     table = Table(title=f"export {args.name} → {result.path}", title_justify="left")
-    for col in ("format", "artifact", "size", "seconds", "max |Δ| vs Keras (b=1,3)", "tolerance"):
+    columns = ("format", "artifact", "size", "seconds", "max |Δ| vs Keras (b=1,3)", "tolerance")
+    for col in (*columns, "task metric (100 inputs)"):
         table.add_column(col)
     for fmt, art in result.manifest["artifacts"].items():
-        err = max((p["max_abs"] for p in art["parity"]), default=None)
+        err = worst_gated_error(art["parity"])
         table.add_row(
             fmt,
             art["path"],
@@ -249,6 +259,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"{art['export_seconds']:.2f}",
             "not validated" if err is None else f"{err:.2e}",
             f"{art['tolerance']['atol']:g}",
+            task_summary(art["parity"]),
         )
     console().print(table)
 
@@ -324,6 +335,10 @@ def _ints(text: str | None, flag: str) -> list[int] | None:
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.target == "compare":
         return _bench_compare(args)
+    if args.quant_sweep:
+        return _bench_quant_sweep(args)
+    if args.limit is not None:
+        raise ZooError("--limit applies to --quant-sweep only.")
     if args.others:
         raise ZooError(
             f"unexpected arguments {args.others}; only `zoo bench compare` takes two runs."
@@ -345,6 +360,40 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=sys.stderr.isatty(),
         **parse_set(args.set),
+    )
+    render(result)
+    return 0
+
+
+def _bench_quant_sweep(args: argparse.Namespace) -> int:
+    given = [
+        flag
+        for flag, value in (
+            ("--set", args.set),
+            ("--backends", args.backends),
+            ("--formats", args.formats),
+            ("--batch", args.batch),
+            ("--threads", args.threads),
+            ("--iters", args.iters),
+            ("--warmup", args.warmup),
+            ("--max-seconds", args.max_seconds),
+        )
+        if value is not None
+    ]
+    if given or args.others:
+        raise ZooError(
+            f"--quant-sweep takes a model name with --quick, --limit, --seed and --out; "
+            f"received {', '.join(given + args.others)}."
+        )
+    from benchmarks.quant_sweep import render, sweep
+
+    result = sweep(
+        args.target,
+        out=args.out,
+        quick=args.quick,
+        limit=args.limit,
+        seed=args.seed,
+        progress=sys.stderr.isatty(),
     )
     render(result)
     return 0
