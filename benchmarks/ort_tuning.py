@@ -79,6 +79,7 @@ def variants() -> list[Variant]:
         ),
         ("ort: ENABLE_BASIC", _ort(graph_optimization_level=level.ORT_ENABLE_BASIC)),
         ("ort: no spinning", _ort(**{"config:session.intra_op.allow_spinning": "0"})),
+        ("ort: denormals as zero", _ort(**{"config:session.set_denormal_as_zero": "1"})),
         ("ort: inter_op=1, sequential", _ort(inter_op_num_threads=1)),
         ("ort: no memory arena", _ort(enable_cpu_mem_arena=False)),
         ("openvino: f32, LATENCY", _openvino),
