@@ -178,3 +178,16 @@ def test_run_writes_parseable_reports(tmp_path):
 def test_unknown_backend_is_rejected_before_measuring(tmp_path):
     with pytest.raises(ZooError, match="Did you mean 'saved_model'"):
         run(NAME, backends=["saved_modle"], out=tmp_path, quick=True)
+
+
+def test_worker_peak_rss_is_its_own_not_the_parents():
+    """ru_maxrss survives fork + exec; a worker must not report its parent's memory."""
+    import subprocess
+    import sys
+
+    held = bytearray(400 * 1024**2)
+    held[::4096] = b"\x01" * len(held[::4096])  # touch every page: 400 MB resident here
+    code = "from benchmarks._worker import peak_rss_mb; print(peak_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 0 < float(out.stdout) < 300, out.stdout
+    del held
