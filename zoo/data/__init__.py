@@ -1,0 +1,39 @@
+"""Dataset loaders: real, labelled data from offline sources (installed packages).
+
+- :func:`sentiment_lexicon`: English words rated by people (VADER lexicon), negative vs
+  positive; plain Python texts and int labels for :func:`zoo.preprocessor`.
+- :func:`digits`: scikit-learn's 8×8 handwritten digits, 10 classes; :func:`to_rgb`
+  resizes them for an image model.
+
+Nothing here imports TensorFlow; NumPy and scikit-learn are imported only by the digits
+loader, when called.
+
+Example:
+    >>> from zoo.data import sentiment_lexicon
+    >>> data = sentiment_lexicon()
+    >>> data.train.texts[:3], data.train.labels[:3]
+    (('steal', 'greedily', 'engagers'), (0, 0, 1))
+"""
+
+from __future__ import annotations
+
+from zoo.data.digits import Digits, LabelledImages, digits, to_rgb
+from zoo.data.sentiment import (
+    CLASS_NAMES,
+    LabelledTexts,
+    SentimentLexicon,
+    read_vader_lexicon,
+    sentiment_lexicon,
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "Digits",
+    "LabelledImages",
+    "LabelledTexts",
+    "SentimentLexicon",
+    "digits",
+    "read_vader_lexicon",
+    "sentiment_lexicon",
+    "to_rgb",
+]
