@@ -233,7 +233,7 @@ def _export(
         The validated set (if any format passed) and the failed set (if any failed).
 
     Raises:
-        ValidationFailed: a failure that names no format (output names or shapes differ).
+        ValidationFailed: a failure outside the formats being swept.
     """
     from export import ValidationFailed, export_model
 
@@ -249,7 +249,7 @@ def _export(
         try:
             result = export_model(model, out, formats=remaining, data=data)
         except ValidationFailed as exc:
-            failed = next((f for f in remaining if str(exc).startswith(f"{f}:")), None)
+            failed = exc.format if exc.format in remaining else None
             if failed is None:
                 raise
             failures[failed] = str(exc)

@@ -166,8 +166,12 @@ def export_model(
             tol = tolerance(fmt, subject.family)
             report: list[OutputParity] = []
             if validate:
-                report = _validate(spec.load(target), subject, samples, reference, tol)
-                raise_on_failure(fmt, report)
+                try:
+                    report = _validate(spec.load(target), subject, samples, reference, tol)
+                    raise_on_failure(fmt, report)
+                except ValidationFailed as exc:
+                    exc.format = fmt
+                    raise
             parity[fmt] = report
             artifacts[fmt] = {
                 "path": spec.artifact,

@@ -31,7 +31,13 @@ AGREEMENT_SAMPLES = 100
 
 
 class ValidationFailed(ZooError):
-    """An artifact does not reproduce the Keras model within its tolerance."""
+    """An artifact does not reproduce the Keras model within its tolerance.
+
+    Attributes:
+        format: The format variant that failed (set by :func:`export.export_model`).
+    """
+
+    format: str | None = None
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def test_failed_validation_keeps_previous_set(exported, monkeypatch):
     with pytest.raises(ValidationFailed) as exc:
         export_model(NAME, exported.path.parent, seed=1)
     message = str(exc.value)
+    assert exc.value.format == "saved_model"
     assert "output 'probabilities' at batch 1, element [" in message
     assert "> tolerance -1" in message
     assert _snapshot(exported.path) == before

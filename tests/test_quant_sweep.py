@@ -200,7 +200,9 @@ def test_a_failed_format_is_exported_apart_and_the_rest_validated(monkeypatch, t
     def fake_export(model, out, *, formats, data, validate=True):
         calls.append((out.name, list(formats), validate))
         if validate and "tflite:int8" in formats:
-            raise export.ValidationFailed("tflite:int8: artifact does not match Keras:\n  ...")
+            failure = export.ValidationFailed("tflite:int8: artifact does not match Keras:\n  ...")
+            failure.format = "tflite:int8"  # what export_model sets
+            raise failure
         return SimpleNamespace(path=out / "m", manifest={"artifacts": {}})
 
     monkeypatch.setattr(export, "export_model", fake_export)
