@@ -258,11 +258,15 @@ def _validate(
     report: list[OutputParity] = []
     for b in BATCH_SIZES:
         report += compare(reference[b], run_once(runner, samples[b]), tol=tol, batch=b)
-    gated = {"classification": tol.min_top1_agreement, "reconstruction": tol.max_psnr_drop_db}
-    if any(gated.get(task) is not None for task in subject.tasks.values()):
-        many = subject.samples(AGREEMENT_SAMPLES, 7_000)
+    tasks = subject.tasks
+    classify = tol.min_top1_agreement is not None and "classification" in tasks.values()
+    reconstruct = tol.max_psnr_drop_db is not None and "reconstruction" in tasks.values()
+    if not (classify or reconstruct):
+        return report
+    many = subject.samples(AGREEMENT_SAMPLES, 7_000)
+    targets = subject.targets(many) if reconstruct and subject.targets is not None else {}
+    if classify or any(tasks.get(name) == "reconstruction" for name in targets):
         want = _chunked(lambda x: _keras_outputs(subject.model, x), many)
-        targets = subject.targets(many) if subject.targets is not None else None
         got = _chunked(lambda x: run_once(runner, x), many)
         report += compare(
             want,
