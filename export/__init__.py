@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -152,6 +153,7 @@ def export_model(
     subject = subject_for(model_or_name, seed=seed, data=data, **overrides)
     samples = {b: subject.samples(b, 1000 + b) for b in BATCH_SIZES}
     reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
+    task_sample = _TaskSample(subject)  # drawn and run through Keras once, if a format asks
     ctx = _context(subject)
 
     artifacts: dict[str, Any] = {}
@@ -167,7 +169,7 @@ def export_model(
             report: list[OutputParity] = []
             if validate:
                 try:
-                    report = _validate(spec.load(target), subject, samples, reference, tol)
+                    report = _validate(spec.load(target), task_sample, samples, reference, tol)
                     raise_on_failure(fmt, report)
                 except ValidationFailed as exc:
                     exc.format = fmt
@@ -240,9 +242,33 @@ def _context(subject: Subject) -> ExportContext:
     )
 
 
+class _TaskSample:
+    """The task-metric inputs of one export, with their Keras outputs and targets.
+
+    Built on first use and shared by every format of the export, so Keras runs the
+    :data:`AGREEMENT_SAMPLES` rows once, not once per quantized format.
+    """
+
+    def __init__(self, subject: Subject):
+        self.subject = subject
+
+    @functools.cached_property
+    def inputs(self) -> Arrays:
+        return self.subject.samples(AGREEMENT_SAMPLES, 7_000)
+
+    @functools.cached_property
+    def targets(self) -> Arrays:
+        make = self.subject.targets
+        return make(self.inputs) if make is not None else {}
+
+    @functools.cached_property
+    def keras(self) -> Arrays:
+        return _chunked(lambda x: _keras_outputs(self.subject.model, x), self.inputs)
+
+
 def _validate(
     runner: Runner,
-    subject: Subject,
+    task_sample: _TaskSample,
     samples: dict[int, Arrays],
     reference: dict[int, Arrays],
     tol: Tolerance,
@@ -258,22 +284,17 @@ def _validate(
     report: list[OutputParity] = []
     for b in BATCH_SIZES:
         report += compare(reference[b], run_once(runner, samples[b]), tol=tol, batch=b)
-    tasks = subject.tasks
+    tasks = task_sample.subject.tasks
     classify = tol.min_top1_agreement is not None and "classification" in tasks.values()
     reconstruct = tol.max_psnr_drop_db is not None and "reconstruction" in tasks.values()
-    if not (classify or reconstruct):
-        return report
-    many = subject.samples(AGREEMENT_SAMPLES, 7_000)
-    targets = subject.targets(many) if reconstruct and subject.targets is not None else {}
+    targets = task_sample.targets if reconstruct else {}
     if classify or any(tasks.get(name) == "reconstruction" for name in targets):
-        want = _chunked(lambda x: _keras_outputs(subject.model, x), many)
-        got = _chunked(lambda x: run_once(runner, x), many)
         report += compare(
-            want,
-            got,
+            task_sample.keras,
+            _chunked(lambda x: run_once(runner, x), task_sample.inputs),
             tol=tol,
             batch=AGREEMENT_SAMPLES,
-            tasks=subject.tasks,
+            tasks=tasks,
             targets=targets,
             atol_gated=False,
         )
