@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 from export import formats as _formats
 from export._atomic import MANIFEST, Staging, sha256_path, size_bytes
 from export._base import Arrays, ExportContext, ExportFormat, Runner, run_once
+from export._stats import ExportStats
 from export._subject import Subject, subject_for
 from export.tolerances import Tolerance, tolerance
 from export.validate import (
@@ -53,6 +55,7 @@ FORMATS: dict[str, ExportFormat] = {
 __all__ = [
     "FORMATS",
     "MANIFEST",
+    "ON_FAILURE",
     "ExportFormat",
     "ExportResult",
     "Runner",
@@ -69,12 +72,28 @@ __all__ = [
 
 @dataclass
 class ExportResult:
-    """What an export produced."""
+    """What an export produced.
+
+    Attributes:
+        path: The final folder ``OUT/NAME``.
+        manifest: The manifest written there.
+        parity: Format → parity reports (failed formats included, when they got that far).
+        model: The Keras model that was exported.
+        failed: Format → what went wrong (``on_failure="record"`` only): the stage
+            (``write`` or ``validate``), the error type and message, seconds and peak RSS.
+    """
 
     path: Path
     manifest: dict[str, Any]
     parity: dict[str, list[OutputParity]] = field(default_factory=dict)
     model: Any = None
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> dict[str, str]:
+        """Format → ``"ok"`` or ``"failed"``, in the order the formats were exported."""
+        order = self.manifest.get("formats_requested", [*self.manifest["artifacts"]])
+        return {f: "failed" if f in self.failed else "ok" for f in order}
 
 
 def parse_formats(requested: list[str] | str | None, declared: list[str]) -> list[str]:
@@ -114,6 +133,7 @@ def export_model(
     validate: bool = True,
     seed: int | None = 0,
     data: Arrays | None = None,
+    on_failure: str = "raise",
     **overrides: Any,
 ) -> ExportResult:
     """Export a model to every requested format, validated, into ``out/NAME/``.
@@ -130,16 +150,23 @@ def export_model(
         data: Real example rows, ``{input name: array [N, ...]}``: validation batches
             and int8 calibration samples are drawn from them instead of synthetic inputs
             (recommended for a trained model: calibration then sees real activations).
+        on_failure: ``"raise"`` (default): the first format that fails to convert or
+            validate stops the export and ``out/NAME`` keeps its previous content.
+            ``"record"``: every other format is still written, validated and committed;
+            the failed ones are left out of the folder and listed, with their error, in
+            the manifest's ``failed`` section and in :attr:`ExportResult.failed`.
         **overrides: Parameter overrides when building by name.
 
     Returns:
-        The final folder, the manifest written there, the parity reports and the
-        Keras model that was exported.
+        The final folder, the manifest written there, the parity reports, the Keras model
+        that was exported and the failed formats. The manifest's ``export_stats`` holds
+        seconds and peak RSS per stage (build, reference outputs, each format).
 
     Raises:
         ValidationFailed: an artifact is off by more than its tolerance; ``out/NAME``
             keeps its previous content.
-        ZooError: bad formats, overrides or ``data`` (nothing is written).
+        ZooError: bad formats, overrides, ``data`` or ``on_failure`` (nothing is written),
+            or, with ``on_failure="record"``, every format failed.
 
     Example:
         >>> model = zoo.get("bert_classifier")
@@ -147,51 +174,119 @@ def export_model(
         >>> export_model(model, Path("artifacts"), data=x_test).path
         PosixPath('artifacts/bert_classifier')
     """
+    if on_failure not in ON_FAILURE:
+        raise ZooError(
+            f"on_failure must be one of {list(ON_FAILURE)}, received {on_failure!r}: "
+            "'raise' stops at the first failing format, 'record' keeps the others."
+        )
     fmts = parse_formats(
         formats, _declared_formats(model_or_name)
     )  # before building: bad arguments fail fast
-    subject = subject_for(model_or_name, seed=seed, data=data, **overrides)
-    samples = {b: subject.samples(b, 1000 + b) for b in BATCH_SIZES}
-    reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
+    stats = ExportStats()
+    with stats.stage("build"):
+        subject = subject_for(model_or_name, seed=seed, data=data, **overrides)
+    with stats.stage("reference"):
+        samples = {b: subject.samples(b, 1000 + b) for b in BATCH_SIZES}
+        reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
     task_sample = _TaskSample(subject)  # drawn and run through Keras once, if a format asks
     ctx = _context(subject)
+    job = _Job(subject, ctx, samples, reference, task_sample, stats, validate)
+    try:
+        with Staging(Path(out), subject.name) as stage:
+            for fmt in fmts:
+                job.run(fmt, stage.path, record=on_failure == "record")
+            if not job.artifacts:
+                raise ZooError(
+                    f"{subject.name}: every requested format failed, nothing was written "
+                    f"(the previous content of {Path(out) / subject.name} is kept): "
+                    + "; ".join(f"{f}: {e['error']}" for f, e in job.failed.items())
+                )
+            golden = stage.path / GOLDEN
+            write_golden(golden, samples[max(BATCH_SIZES)], reference[max(BATCH_SIZES)])
+            manifest = _manifest(subject, job.artifacts, seed=seed, overrides=overrides)
+            manifest["golden"] = {"path": GOLDEN, "sha256": sha256_path(golden)}
+            manifest["formats_requested"] = fmts
+            manifest["failed"] = job.failed
+            manifest["export_stats"] = stats.as_dict()
+            final = stage.commit(manifest)
+    finally:
+        ctx.work.close()
+    return ExportResult(final, manifest, job.parity, subject.model, job.failed)
 
-    artifacts: dict[str, Any] = {}
-    parity: dict[str, list[OutputParity]] = {}
-    with Staging(Path(out), subject.name) as stage:
-        for fmt in fmts:
-            spec = FORMATS[fmt]
-            target = stage.path / spec.artifact
-            start = time.perf_counter()
-            extra = spec.write(subject.model, target, ctx) or {}
-            seconds = time.perf_counter() - start
-            tol = tolerance(fmt, subject.family)
-            report: list[OutputParity] = []
-            if validate:
-                try:
-                    report = _validate(spec.load(target), task_sample, samples, reference, tol)
-                    raise_on_failure(fmt, report)
-                except ValidationFailed as exc:
-                    exc.format = fmt
-                    raise
-            parity[fmt] = report
-            artifacts[fmt] = {
-                "path": spec.artifact,
-                "runtime": spec.runtime,
-                "sha256": sha256_path(target),
-                "bytes": size_bytes(target),
-                "export_seconds": round(seconds, 3),
-                "tolerance": asdict(tol),
-                "validated": validate,
-                "parity": [r.as_dict() for r in report],
-                **extra,
+
+#: Accepted values of ``export_model(on_failure=...)``.
+ON_FAILURE = ("raise", "record")
+
+
+@dataclass
+class _Job:
+    """One export's formats: write, validate and describe each, or record its failure."""
+
+    subject: Subject
+    ctx: ExportContext
+    samples: dict[int, Arrays]
+    reference: dict[int, Arrays]
+    task_sample: _TaskSample
+    stats: ExportStats
+    validate: bool
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, list[OutputParity]] = field(default_factory=dict)
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def run(self, fmt: str, folder: Path, *, record: bool) -> None:
+        """Export ``fmt`` into ``folder``; on failure raise, or record it and clean up."""
+        spec = FORMATS[fmt]
+        target = folder / spec.artifact
+        step = "write"
+        try:
+            with self.stats.stage(fmt) as entry:
+                start = time.perf_counter()
+                extra = spec.write(self.subject.model, target, self.ctx) or {}
+                entry["write_seconds"] = round(time.perf_counter() - start, 3)
+                step = "validate"
+                tol = tolerance(fmt, self.subject.family)
+                report = self._check(fmt, spec, target, tol) if self.validate else []
+        except Exception as exc:
+            if isinstance(exc, ValidationFailed):
+                exc.format = fmt
+            if not record:
+                raise
+            _remove(target)
+            self.failed[fmt] = {
+                "status": "failed",
+                "stage": step,
+                "error_type": type(exc).__name__,
+                "error": str(exc).strip() or repr(exc),
+                "parity": [r.as_dict() for r in self.parity.get(fmt, [])],
+                **self.stats.stages[fmt],
             }
-        golden = stage.path / GOLDEN
-        write_golden(golden, samples[max(BATCH_SIZES)], reference[max(BATCH_SIZES)])
-        manifest = _manifest(subject, artifacts, seed=seed, overrides=overrides)
-        manifest["golden"] = {"path": GOLDEN, "sha256": sha256_path(golden)}
-        final = stage.commit(manifest)
-    return ExportResult(final, manifest, parity, subject.model)
+            return
+        self.artifacts[fmt] = {
+            "path": spec.artifact,
+            "runtime": spec.runtime,
+            "status": "ok",
+            "sha256": sha256_path(target),
+            "bytes": size_bytes(target),
+            "export_seconds": entry["write_seconds"],
+            "tolerance": asdict(tol),
+            "validated": self.validate,
+            "parity": [r.as_dict() for r in report],
+            **extra,
+        }
+
+    def _check(self, fmt: str, spec: ExportFormat, target: Path, tol: Tolerance) -> list[Any]:
+        report = _validate(spec.load(target), self.task_sample, self.samples, self.reference, tol)
+        self.parity[fmt] = report
+        raise_on_failure(fmt, report)
+        return report
+
+
+def _remove(path: Path) -> None:
+    """Delete a (partial) artifact, file or folder, if it exists."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def check_export(
@@ -215,7 +310,11 @@ def check_export(
     declared = _declared_formats(model_or_name)
     fmts = parse_formats(formats, declared)
     subject = subject_for(model_or_name, seed=seed, **overrides)
-    return check_formats(subject, _context(subject), fmts)
+    ctx = _context(subject)
+    try:
+        return check_formats(subject, ctx, fmts)
+    finally:
+        ctx.work.close()
 
 
 def _declared_formats(model_or_name: Any) -> list[str]:

@@ -182,13 +182,15 @@ def export(
     validate: bool = True,
     seed: int | None = 0,
     data: dict[str, Any] | None = None,
+    on_failure: str = "raise",
     **overrides: Any,
 ) -> Any:
     """Export a model to artifacts under ``out/NAME/``, validated against Keras.
 
     ``model_or_name`` is a registered name or a model from :func:`get` (trained or not);
     ``data`` are real example rows ``{input name: array [N, ...]}`` for validation and int8
-    calibration. See :func:`export.export_model` for details (imported lazily).
+    calibration; ``on_failure="record"`` keeps every format that works when one fails. See
+    :func:`export.export_model` for details (imported lazily).
 
     Example:
         >>> zoo.export("cnn_lstm_fusion_tiny", "artifacts/", formats=["saved_model"])
@@ -202,6 +204,7 @@ def export(
         validate=validate,
         seed=seed,
         data=data,
+        on_failure=on_failure,
         **overrides,
     )
 

@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-validate", action="store_true", help="skip the parity check")
     p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a failing format is left out and reported; the others are still written "
+        "(exit status 1 if any failed)",
+    )
+    p.add_argument(
         "--check",
         action="store_true",
         help="feasibility only: convert each format in a scratch folder, write nothing",
@@ -240,28 +246,58 @@ def _cmd_export(args: argparse.Namespace) -> int:
         formats=formats,
         validate=not args.no_validate,
         seed=args.seed,
+        on_failure="record" if args.keep_going else "raise",
         **parse_set(args.set),
     )
+    from rich.markup import escape
     from rich.table import Table
 
     from export.validate import task_summary, worst_gated_error
 
-    table = Table(title=f"export {args.name} → {result.path}", title_justify="left")
-    columns = ("format", "artifact", "size", "seconds", "max |Δ| vs Keras (b=1,3)", "tolerance")
-    for col in (*columns, "task metric (100 inputs)"):
+    manifest = result.manifest
+    stats = manifest["export_stats"]
+    table = Table(
+        title=f"export {args.name} → {result.path} (peak RSS {stats['peak_rss_mb'] / 1024:.2f} GB)",
+        title_justify="left",
+    )
+    columns = ("format", "artifact", "size", "seconds", "peak RSS")
+    for col in (*columns, "max |Δ| vs Keras (b=1,3)", "tolerance", "task metric (100 inputs)"):
         table.add_column(col)
-    for fmt, art in result.manifest["artifacts"].items():
+    for fmt in result.status:
+        stage = stats["stages"].get(fmt, {})
+        cost = (f"{stage.get('seconds', 0):.2f}", f"{stage.get('peak_rss_mb', 0) / 1024:.2f} GB")
+        if fmt in result.failed:
+            fail = result.failed[fmt]
+            error = escape(fail["error"].splitlines()[0][:160])
+            table.add_row(fmt, "[red]FAILED[/red]", "-", *cost, f"{fail['stage']}: {error}", "", "")
+            continue
+        art = manifest["artifacts"][fmt]
         err = worst_gated_error(art["parity"])
         table.add_row(
             fmt,
             art["path"],
             f"{art['bytes'] / 1e6:.2f} MB",
-            f"{art['export_seconds']:.2f}",
+            *cost,
             "not validated" if err is None else f"{err:.2e}",
             f"{art['tolerance']['atol']:g}",
             task_summary(art["parity"]),
         )
     console().print(table)
+    before = {k: v for k, v in stats["stages"].items() if k in ("build", "reference")}
+    console().print(
+        "  ".join(
+            f"{k}: {v['seconds']:.1f} s, peak {v['peak_rss_mb'] / 1024:.2f} GB"
+            for k, v in before.items()
+        )
+    )
+    if result.failed:
+        print(
+            f"error: {len(result.failed)} format(s) failed and were left out: "
+            f"{', '.join(result.failed)}; the others were written to {result.path}.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _export_check(args: argparse.Namespace, formats: list[str] | None) -> int:
@@ -427,6 +463,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command. Returns the exit code."""
+    from zoo._runtime import prefer_python_protobuf
+
+    prefer_python_protobuf()  # before TensorFlow loads: converters peak far lower with it
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0

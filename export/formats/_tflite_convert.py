@@ -21,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from export._base import ExportContext
+from export._base import ExportContext, model_key
 from zoo._errors import ZooError
 
 #: Number of calibration examples drawn from ``ctx.calibration`` for full int8.
@@ -117,19 +116,17 @@ def convert(model: Any, ctx: ExportContext, variant: Variant) -> Converted:
     """
     attempts: list[str] = []
     failure: NeedsFlexOps | None = None
-    with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as tmp:
-        for batch in BATCH_CHOICES:
-            folder = Path(tmp) / f"batch_{batch or 'dynamic'}"
-            traced = trace_saved_model(model, ctx, folder, batch=batch)
-            if variant.calibrate:
-                refuse_loops(traced.loops)
-            try:
-                blob = convert_saved_model(folder, variant, ctx=ctx)
-            except NeedsFlexOps as exc:
-                failure = exc
-                attempts.append(f"batch {batch or 'dynamic'}: needs {exc.ops or 'Flex ops'}")
-                continue
-            return Converted(blob, batch, traced.unrolled, attempts)
+    for batch in BATCH_CHOICES:
+        folder, traced = shared_trace(model, ctx, batch=batch)
+        if variant.calibrate:
+            refuse_loops(traced.loops)
+        try:
+            blob = convert_saved_model(folder, variant, ctx=ctx)
+        except NeedsFlexOps as exc:
+            failure = exc
+            attempts.append(f"batch {batch or 'dynamic'}: needs {exc.ops or 'Flex ops'}")
+            continue
+        return Converted(blob, batch, traced.unrolled, attempts)
     if failure is None:  # pragma: no cover - BATCH_CHOICES is never empty
         raise ZooError("tflite: no batch size to try; BATCH_CHOICES is empty.")
     raise NeedsFlexOps(f"{failure} Tried: {'; '.join(attempts)}.", failure.ops) from failure
@@ -141,6 +138,22 @@ class Traced:
 
     unrolled: list[str]
     loops: list[str]
+
+
+def shared_trace(model: Any, ctx: ExportContext, *, batch: int | None) -> tuple[Path, Traced]:
+    """The SavedModel traced for ``batch``, made once per export in ``ctx.work``.
+
+    All four ``tflite:*`` variants convert from the same trace (tracing the full-size
+    ``cnn_lstm_fusion`` takes ~7 s), and a fallback batch is traced only when needed.
+    """
+
+    def make(folder: Path) -> tuple[Path, Traced, Any]:
+        target = folder / f"batch_{batch or 'dynamic'}"
+        traced = trace_saved_model(model, ctx, target, batch=batch)
+        return target, traced, model  # holding the model keeps its id unique
+
+    folder, traced, _ = ctx.work.once(("tflite-trace", *model_key(model), batch), make)
+    return folder, traced
 
 
 def trace_saved_model(

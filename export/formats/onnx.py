@@ -19,19 +19,15 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import weakref
-from dataclasses import dataclass
+import shutil
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export._atomic import sha256_path
-from export._base import Arrays, ExportContext, ExportFormat
+from export._base import Arrays, ExportContext, ExportFormat, model_key
 from export.formats import _onnx_graph as graph
 from export.formats._onnx_quant import QuantSettings, quantize
 from zoo._errors import ZooError
@@ -79,22 +75,6 @@ def int8_settings(family: str | None) -> QuantSettings:
     return FAMILY_INT8_SETTINGS.get(family or "", INT8_SETTINGS)
 
 
-@dataclass(frozen=True)
-class _Converted:
-    """The last fp32 file :func:`write_fp32` wrote, and what it was written from."""
-
-    model: weakref.ref
-    path: Path
-    weights: str
-    sha256: str
-
-
-#: Lets :func:`write_int8` reuse the fp32 graph :func:`write_fp32` just wrote for the same
-#: model and weights instead of converting again (for the full-size ``cnn_lstm_fusion`` a
-#: conversion takes ~85 s and ~12 GB of memory in tf2onnx).
-_last_fp32: _Converted | None = None
-
-
 def write_fp32(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
     """Convert ``model`` to a checked fp32 ONNX file at ``path``.
 
@@ -105,24 +85,20 @@ def write_fp32(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
         >>> write_fp32(model, Path("out/model.onnx"), ctx)["opset"]
         17
     """
-    global _last_fp32
-    import onnx
-
-    proto = graph.conform(graph.convert(model, ctx.inputs), ctx.inputs, ctx.outputs)
-    onnx.save(proto, str(path))
-    _last_fp32 = _Converted(weakref.ref(model), path, _weights_digest(model), sha256_path(path))
-    return _describe(proto)
+    converted, details, _ = _fp32_graph(model, ctx)
+    shutil.copyfile(converted, path)
+    return dict(details)
 
 
 def write_int8(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
-    """Convert ``model`` to ONNX and quantize it to int8 at ``path``.
+    """Quantize the fp32 ONNX graph of ``model`` to int8 at ``path``.
 
-    The fp32 graph is the one :func:`write_fp32` wrote for this very model and weights if
-    that file is still unchanged (the usual ``formats=["onnx"]`` case), else it is
-    converted afresh into a temporary folder.
+    The fp32 graph is converted once per export (``ctx.work``) and shared with
+    ``onnx:fp32``, whichever of the two is written first.
 
     Returns:
-        Manifest details: opset, converter, graph I/O, op type histogram, quantization.
+        Manifest details: opset, converter, graph I/O, op type histogram, quantization,
+        and ``fp32_graph_reused`` (the graph was converted earlier in this export).
 
     Example:
         >>> write_int8(model, Path("out/model_int8.onnx"), ctx)["quantization"]["method"]
@@ -130,37 +106,34 @@ def write_int8(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
     """
     import onnx
 
+    fp32, _, reused = _fp32_graph(model, ctx)
     settings = int8_settings(ctx.family)
     dtypes = {name: _numpy_dtype(spec.dtype) for name, spec in ctx.inputs.items()}
-    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
-        reused = _reusable_fp32(model)
-        fp32 = reused or Path(tmp) / FP32_ARTIFACT
-        if reused is None:
-            write_fp32(model, fp32, ctx)
-        quant = quantize(fp32, path, settings=settings, calibration=ctx.calibration, dtypes=dtypes)
+    quant = quantize(fp32, path, settings=settings, calibration=ctx.calibration, dtypes=dtypes)
     proto = graph.conform(onnx.load(str(path)), ctx.inputs, ctx.outputs)
     onnx.save(proto, str(path))
-    return {**_describe(proto), "quantization": quant, "fp32_graph_reused": reused is not None}
+    return {**_describe(proto), "quantization": quant, "fp32_graph_reused": reused}
 
 
-def _reusable_fp32(model: Any) -> Path | None:
-    """The fp32 file last written for ``model``, if it and the weights are unchanged."""
-    last = _last_fp32
-    if last is None or last.model() is not model or not last.path.is_file():
-        return None
-    if _weights_digest(model) != last.weights or sha256_path(last.path) != last.sha256:
-        return None
-    return last.path
+def _fp32_graph(model: Any, ctx: ExportContext) -> tuple[Path, dict[str, Any], bool]:
+    """The checked fp32 graph of ``model``, converted once per export and weights.
 
+    Returns:
+        The file in the export's workspace, its manifest description, and whether it had
+        been converted before this call.
+    """
+    import onnx
 
-def _weights_digest(model: Any) -> str:
-    """sha256 over every weight's path, shape, dtype and bytes."""
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        value = np.asarray(weight.numpy())
-        digest.update(f"{weight.path}|{value.shape}|{value.dtype}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-    return digest.hexdigest()
+    def make(folder: Path) -> tuple[Path, dict[str, Any], Any]:
+        proto = graph.conform(graph.convert(model, ctx.inputs), ctx.inputs, ctx.outputs)
+        target = folder / FP32_ARTIFACT
+        onnx.save(proto, str(target))
+        return target, _describe(proto), model  # holding the model keeps its id unique
+
+    key = ("onnx:fp32", *model_key(model))
+    reused = ctx.work.has(key)
+    target, details, _ = ctx.work.once(key, make)
+    return target, details, reused
 
 
 def _describe(proto: Any) -> dict[str, Any]:
@@ -170,7 +143,7 @@ def _describe(proto: Any) -> dict[str, Any]:
         "opset": opsets.get("ai.onnx", graph.OPSET),
         "opsets": opsets,
         "ir_version": proto.ir_version,
-        "converter": f"tf2onnx {_version('tf2onnx')} via keras.Model.export",
+        "converter": f"tf2onnx {_version('tf2onnx')} (large-model path, Keras trace)",
         "libraries": {d: _version(d) for d in ("onnx", "onnxruntime", "tf2onnx")},
         "graph": graph.io_summary(proto),
         "op_types": graph.op_histogram(proto),

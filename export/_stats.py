@@ -1,0 +1,105 @@
+"""Seconds and peak resident memory per export stage (``manifest.json`` ``export_stats``).
+
+The peak of a stage is the process's high-water mark (``VmHWM``) over that stage alone:
+on Linux the mark is reset at the start of each stage (``/proc/self/clear_refs``), so a
+converter that peaks and frees its memory is charged to its own stage, not to the next
+one. Where the reset is not available the figure is the process peak so far, and
+``peak_scope`` says so. Every stage starts with the heap trimmed
+(:func:`zoo._runtime.trim_heap`), so a stage does not inherit its predecessor's freed but
+still mapped memory. All conversions run in the exporting process, so its peak is the
+peak of the whole export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from zoo._runtime import protobuf_runtime, trim_heap
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_mb(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (kB) in MB, or ``None`` off Linux."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def rss_mb() -> float | None:
+    """Resident memory of this process now, in MB (``None`` where it cannot be read)."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB, since start or the last reset."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024
+
+
+def reset_peak() -> bool:
+    """Reset this process's high-water mark to its current RSS; ``False`` if unsupported."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class ExportStats:
+    """Collects one entry per stage: seconds, peak RSS over the stage, RSS at its end.
+
+    Example:
+        >>> stats = ExportStats()
+        >>> with stats.stage("build"):
+        ...     model = build()
+        >>> stats.as_dict()["stages"]["build"]["seconds"]
+        0.52
+    """
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.scoped = True
+        self.process_peak = 0.0
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, Any]]:
+        """Measure the block as stage ``name`` (repeated names add up)."""
+        self.process_peak = max(self.process_peak, peak_rss_mb())
+        trim_heap()
+        self.scoped = reset_peak() and self.scoped
+        entry = self.stages.setdefault(name, {"seconds": 0.0, "peak_rss_mb": 0.0})
+        start = time.perf_counter()
+        try:
+            yield entry
+        finally:
+            entry["seconds"] = round(entry["seconds"] + time.perf_counter() - start, 3)
+            peak = peak_rss_mb()
+            self.process_peak = max(self.process_peak, peak)
+            entry["peak_rss_mb"] = round(max(entry["peak_rss_mb"], peak), 1)
+            now = rss_mb()
+            if now is not None:
+                entry["end_rss_mb"] = round(now, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the manifest."""
+        return {
+            "peak_rss_mb": round(max(self.process_peak, peak_rss_mb()), 1),
+            "peak_scope": "stage" if self.scoped else "process",
+            "protobuf": protobuf_runtime(),
+            "stages": self.stages,
+        }
