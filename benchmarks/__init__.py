@@ -156,6 +156,7 @@ def run(
     out: str | Path = "runs",
     seed: int = 0,
     progress: bool = False,
+    reuse_export: bool = True,
     **overrides: Any,
 ) -> BenchResult:
     """Export (or open) a model and time it on every backend.
@@ -173,6 +174,9 @@ def run(
         out: Reports go to ``out/<timestamp>-<name>/``.
         seed: Seed for building by name and for the inputs.
         progress: Show a progress bar on the terminal.
+        reuse_export: Time a stored export with the same content key (model, recipe,
+            seed, formats, library versions, zoo source) if it is intact, instead of
+            exporting again (see :mod:`benchmarks._store`).
         **overrides: Parameter overrides when building by name.
 
     Returns:
@@ -191,7 +195,9 @@ def run(
         if any(v < 1 for v in value):
             raise ZooError(f"every {what} must be ≥ 1; received {list(value)}.")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder, manifest = _artifacts(target, Path(out), stamp, seed, formats, overrides)
+    folder, manifest, origin = _artifacts(
+        target, Path(out), stamp, seed, formats, overrides, reuse=reuse_export
+    )
     name = manifest["name"]
     run_dir = Path(out) / f"{stamp}-{name}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +237,7 @@ def run(
     result = BenchResult(
         name,
         rows,
-        {"path": str(folder), "parity": _export_parity(manifest)},
+        {"path": str(folder), "parity": _export_parity(manifest), **origin},
         run_dir,
         fingerprint(),
         {
@@ -425,24 +431,45 @@ def _export_parity(manifest: dict[str, Any]) -> dict[str, float]:
 
 
 def _artifacts(
-    target: str, out: Path, stamp: str, seed: int, formats: Any, overrides: dict[str, Any]
-) -> tuple[Path, dict[str, Any]]:
-    """Export a registered model (validated, Keras file included) or open an export folder."""
+    target: str,
+    out: Path,
+    stamp: str,
+    seed: int,
+    formats: Any,
+    overrides: dict[str, Any],
+    *,
+    reuse: bool = True,
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Open an export folder, or export a registered model (validated, Keras file included).
+
+    A model name is exported into the store under ``out/.exports/<key>/`` (see
+    :mod:`benchmarks._store`), or, with ``reuse``, an intact stored export with the same
+    key is timed again; either way ``out/<stamp>-<name>/artifacts`` links to it.
+
+    Returns:
+        The export folder, its manifest, and how it was obtained (for ``results.json``).
+    """
     folder = Path(target)
     if (folder / MANIFEST).is_file():
         if overrides:
             raise ZooError("overrides apply when benchmarking a model name, not an export folder.")
-        return folder, json.loads((folder / MANIFEST).read_text())
+        return folder, json.loads((folder / MANIFEST).read_text()), {"source": "folder"}
     if folder.is_dir():
         raise ZooError(
             f"{folder} is a folder without {MANIFEST}; expected a model name or a folder "
             "written by zoo export."
         )
+    from benchmarks import _store
     from export import _declared_formats, parse_formats
 
     wanted = parse_formats(formats, _declared_formats(target))
     wanted = wanted if "keras" in wanted else ["keras", *wanted]
-    result = export_model(
-        target, out / f"{stamp}-{target}" / "artifacts", formats=wanted, seed=seed, **overrides
-    )
-    return result.path, result.manifest
+    key = _store.export_key(target, formats=wanted, seed=seed, overrides=overrides)
+    stored = out / _store.STORE / key / target
+    manifest = _store.intact(stored) if reuse else None
+    origin = {"source": "store", "key": key, "reused": manifest is not None}
+    if manifest is None:
+        result = export_model(target, stored.parent, formats=wanted, seed=seed, **overrides)
+        manifest = result.manifest
+    _store.link(out / f"{stamp}-{target}", stored)
+    return stored, manifest, origin

@@ -225,17 +225,17 @@ def _export(
 ) -> list[ExportSet]:
     """Validated export of ``formats``, int8-calibrated on real training rows.
 
-    An artifact that fails validation is taken out and the rest exported again (the export
-    stops at the first failure), until the rest passes; the failed formats are then exported
-    without validation into ``<out>-failed-validation`` so the sweep can still measure them.
+    One export with ``on_failure="record"`` keeps every format that passes validation; the
+    failed formats are then exported without validation into ``<out>-failed-validation``
+    so the sweep can still measure them.
 
     Returns:
         The validated set (if any format passed) and the failed set (if any failed).
 
     Raises:
-        ValidationFailed: a failure outside the formats being swept.
+        ZooError: a format failed for another reason than validation (e.g. conversion).
     """
-    from export import ValidationFailed, export_model
+    from export import AllFormatsFailed, export_model
 
     rows = min(CALIBRATION_ROWS, len(next(iter(task.x_train.values()))))
     data = {k: v[:rows] for k, v in task.x_train.items()}
@@ -244,21 +244,21 @@ def _export(
         f"export{where}: int8 calibration and export validation drew from {rows} training "
         "rows (never the test split)."
     ]
-    remaining, failures, sets = list(formats), {}, []
-    while remaining:
-        try:
-            result = export_model(model, out, formats=remaining, data=data)
-        except ValidationFailed as exc:
-            failed = exc.format if exc.format in remaining else None
-            if failed is None:
-                raise
-            failures[failed] = str(exc)
-            remaining.remove(failed)
-            continue
-        status = dict.fromkeys(remaining, "passed")
-        notes.append(f"export{where}: {', '.join(remaining)} passed validation against Keras.")
+    sets: list[ExportSet] = []
+    try:
+        result = export_model(model, out, formats=formats, data=data, on_failure="record")
+        failed = result.failed
+    except AllFormatsFailed as exc:
+        result, failed = None, exc.failed
+    broken = {f: e["error"] for f, e in failed.items() if e["error_type"] != "ValidationFailed"}
+    if broken:
+        raise ZooError(f"export{where} failed outside validation: {broken}")
+    failures = {fmt: entry["error"] for fmt, entry in failed.items()}
+    if result is not None:
+        passed = list(result.manifest["artifacts"])
+        notes.append(f"export{where}: {', '.join(passed)} passed validation against Keras.")
+        status = dict.fromkeys(passed, "passed")
         sets.append(ExportSet(result.path, result.manifest, status, declared, notes))
-        break
     if failures:
         failed_out = out.with_name(f"{out.name}-failed-validation")
         result = export_model(model, failed_out, formats=list(failures), data=data, validate=False)

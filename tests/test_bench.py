@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,6 +174,45 @@ def test_run_writes_parseable_reports(tmp_path):
     assert data["environment"]["cpu"]["cores"] >= 1
     assert (result.run_dir / "results.csv").read_text().count("\n") == 3
     assert "| saved_model | fp32 | 1 |" in (result.run_dir / "report.md").read_text()
+
+
+def test_a_stored_export_is_reused_by_content_key_not_copied_per_run(tmp_path):
+    from benchmarks import _artifacts
+
+    def bench(**kwargs):
+        return run(
+            NAME,
+            backends=["keras_call"],
+            formats=["keras"],
+            quick=True,
+            iters=3,
+            out=tmp_path,
+            **kwargs,
+        )
+
+    first, second = bench(), bench()
+    exports = [_export_of(r) for r in (first, second)]
+    assert [e["reused"] for e in exports] == [False, True]
+    assert exports[0]["key"] == exports[1]["key"] and exports[0]["path"] == exports[1]["path"]
+    assert len(list((tmp_path / ".exports").iterdir())) == 1  # one copy for both runs
+    for result in (first, second):
+        link = result.run_dir / "artifacts"
+        assert link.is_symlink() and (link / NAME / "manifest.json").is_file()
+
+    def artifacts(seed=0, reuse=True):
+        origin = _artifacts(NAME, tmp_path, "stamp", seed, ["keras"], {}, reuse=reuse)[2]
+        return origin["key"] == exports[0]["key"], origin["reused"]
+
+    keras_file = Path(exports[0]["path"]) / "model.keras"
+    keras_file.write_bytes(keras_file.read_bytes() + b"tampered")
+    assert artifacts() == (True, False)  # a torn stored export is exported again
+    assert artifacts() == (True, True)
+    assert artifacts(reuse=False) == (True, False)
+    assert artifacts(seed=1) == (False, False)
+
+
+def _export_of(result):
+    return json.loads((result.run_dir / "results.json").read_text())["export"]
 
 
 def test_unknown_backend_is_rejected_before_measuring(tmp_path):

@@ -102,7 +102,7 @@ def test_bench_prints_table_and_writes_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for text in ("keras_predict", "saved_model", "p50 ms", "export parity", "recommended"):
         assert text in proc.stdout
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name != ".exports"]
     for name in ("results.json", "results.csv", "report.md"):
         assert (run_dir / name).is_file()
 

@@ -123,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, help="untimed calls first")
     p.add_argument("--max-seconds", type=float, help="time cap per measurement")
     p.add_argument("--quick", action="store_true", help="short run (demo, tests)")
+    p.add_argument(
+        "--fresh-export",
+        action="store_true",
+        help="export again even if an intact export with the same content key is stored",
+    )
     p.add_argument("--out", default=Path("runs"), type=Path, help="reports folder (default runs/)")
     p.add_argument(
         "--threshold", type=float, default=0.10, help="compare: regression threshold (0.10 = 10%%)"
@@ -395,6 +400,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         progress=sys.stderr.isatty(),
+        reuse_export=not args.fresh_export,
         **parse_set(args.set),
     )
     render(result)
@@ -463,9 +469,6 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command. Returns the exit code."""
-    from zoo._runtime import prefer_python_protobuf
-
-    prefer_python_protobuf()  # before TensorFlow loads: converters peak far lower with it
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0

@@ -1,0 +1,101 @@
+"""Exports kept once per content key under ``runs/.exports``, shared by benchmark runs.
+
+``zoo bench NAME`` used to export into every run folder (1.2 GB per quick run of the
+full-size ``cnn_lstm_fusion``). An export is now stored under a key that hashes everything
+its artifacts depend on: the model name, its resolved recipe and overrides, the seed, the
+formats, the versions of the libraries that convert and run it, and the source of the
+``zoo`` and ``export`` packages. A run whose key is already stored, with every artifact's
+sha256 still matching its manifest, times that export instead of making a new one; the run
+folder's ``artifacts`` is a relative symlink to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from export._atomic import MANIFEST, sha256_path
+
+#: Folder under the runs folder that holds the stored exports.
+STORE = ".exports"
+
+#: Libraries whose version changes what an export contains or how it runs.
+LIBRARIES = (
+    "tensorflow",
+    "keras",
+    "keras-hub",
+    "tf2onnx",
+    "onnx",
+    "onnxruntime",
+    "ai-edge-litert",
+    "numpy",
+    "protobuf",
+)
+
+
+def export_key(name: str, *, formats: list[str], seed: int, overrides: dict[str, Any]) -> str:
+    """A 16-hex-digit key for an export of ``name`` with these settings and this code.
+
+    Example:
+        >>> export_key("cnn_lstm_fusion", formats=["keras"], seed=0, overrides={})
+        '3f9c0a1be2d47c55'
+    """
+    import zoo
+
+    facts = {
+        "name": name,
+        "recipe": zoo.info(name, **overrides),
+        "overrides": overrides,
+        "seed": seed,
+        "formats": formats,
+        "versions": {lib: _version(lib) for lib in LIBRARIES},
+        "code": _source_digest(),
+    }
+    blob = json.dumps(facts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def intact(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a stored export whose artifacts all match their sha256, else ``None``."""
+    try:
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
+        for art in manifest["artifacts"].values():
+            if sha256_path(folder / art["path"]) != art["sha256"]:
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return manifest
+
+
+def link(run_dir: Path, stored: Path) -> Path:
+    """Point ``run_dir/artifacts`` at the stored export's parent folder (relative symlink)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / "artifacts"
+    if target.is_symlink():
+        target.unlink()  # a run started in the same second: the newest link wins
+    target.symlink_to(os.path.relpath(stored.parent, run_dir), target_is_directory=True)
+    return target
+
+
+def _source_digest() -> str:
+    """sha256 over the source files of the ``zoo`` and ``export`` packages."""
+    import export
+    import zoo
+
+    digest = hashlib.sha256()
+    for package in (zoo, export):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
