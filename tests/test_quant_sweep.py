@@ -197,28 +197,48 @@ def test_a_failed_format_is_exported_apart_and_the_rest_validated(monkeypatch, t
 
     calls = []
 
-    def fake_export(model, out, *, formats, data, validate=True):
-        calls.append((out.name, list(formats), validate))
+    def fake_export(model, out, *, formats, data, validate=True, on_failure="raise"):
+        calls.append((out.name, list(formats), validate, on_failure))
+        failed = {}
         if validate and "tflite:int8" in formats:
-            failure = export.ValidationFailed("tflite:int8: artifact does not match Keras:\n  ...")
-            failure.format = "tflite:int8"  # what export_model sets
-            raise failure
-        return SimpleNamespace(path=out / "m", manifest={"artifacts": {}})
+            failed["tflite:int8"] = {
+                "error_type": "ValidationFailed",
+                "error": "tflite:int8: artifact does not match Keras:\n  ...",
+            }
+        passed = {f: {} for f in formats if f not in failed}
+        return SimpleNamespace(path=out / "m", manifest={"artifacts": passed}, failed=failed)
 
     monkeypatch.setattr(export, "export_model", fake_export)
     x = {"token_ids": np.zeros((5, 4), np.int32)}
     task = Task("t", ("a", "b"), x, np.zeros(5, int), x, np.zeros(5, int))
     formats = ["keras", "tflite:fp32", "tflite:int8", "onnx:fp32"]
     passed, failed = quant_sweep._export(None, tmp_path / "artifacts", task, formats)
-    assert calls == [
-        ("artifacts", formats, True),
-        ("artifacts", ["keras", "tflite:fp32", "onnx:fp32"], True),
-        ("artifacts-failed-validation", ["tflite:int8"], False),
+    assert calls == [  # one validated export keeps the others; no re-export loop
+        ("artifacts", formats, True, "record"),
+        ("artifacts-failed-validation", ["tflite:int8"], False, "raise"),
     ]
     assert passed.status == dict.fromkeys(["keras", "tflite:fp32", "onnx:fp32"], "passed")
     assert failed.status == {"tflite:int8": "failed"}
     assert passed.declared and failed.declared
     assert any("export validation FAILED for tflite:int8" in n for n in failed.notes)
+
+
+def test_a_format_failing_outside_validation_stops_the_sweep(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import export
+    from benchmarks import quant_sweep
+    from benchmarks._sweep_tasks import Task
+
+    def fake_export(model, out, *, formats, data, validate=True, on_failure="raise"):
+        failed = {"onnx:int8": {"error_type": "RuntimeError", "error": "quantizer crashed"}}
+        return SimpleNamespace(path=out, manifest={"artifacts": {"keras": {}}}, failed=failed)
+
+    monkeypatch.setattr(export, "export_model", fake_export)
+    x = {"token_ids": np.zeros((5, 4), np.int32)}
+    task = Task("t", ("a", "b"), x, np.zeros(5, int), x, np.zeros(5, int))
+    with pytest.raises(ZooError, match=r"failed outside validation.*quantizer crashed"):
+        quant_sweep._export(None, tmp_path / "artifacts", task, ["keras", "onnx:int8"])
 
 
 class _FixedBatch:
