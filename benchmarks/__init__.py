@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks._backends import Backend, backends_for
 from benchmarks._env import fingerprint
 from benchmarks._stats import Stats, summarize
-from export import MANIFEST, export_model, sample_inputs
+from export import MANIFEST, sample_inputs
 from zoo._errors import ZooError, did_you_mean
 from zoo._recipe import InputSpec
 
@@ -442,9 +442,10 @@ def _artifacts(
 ) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """Open an export folder, or export a registered model (validated, Keras file included).
 
-    A model name is exported into the store under ``out/.exports/<key>/`` (see
-    :mod:`benchmarks._store`), or, with ``reuse``, an intact stored export with the same
-    key is timed again; either way ``out/<stamp>-<name>/artifacts`` links to it.
+    A model name is exported, in a child process, into the store under
+    ``out/.exports/<key>/`` (see :mod:`benchmarks._store`), or, with ``reuse``, an intact
+    stored export with the same key is timed again; either way
+    ``out/<stamp>-<name>/artifacts`` links to it.
 
     Returns:
         The export folder, its manifest, and how it was obtained (for ``results.json``).
@@ -469,7 +470,8 @@ def _artifacts(
     manifest = _store.intact(stored) if reuse else None
     origin = {"source": "store", "key": key, "reused": manifest is not None}
     if manifest is None:
-        result = export_model(target, stored.parent, formats=wanted, seed=seed, **overrides)
-        manifest = result.manifest
+        manifest = _store.export_apart(
+            target, stored.parent, formats=wanted, seed=seed, overrides=overrides
+        )
     _store.link(out / f"{stamp}-{target}", stored)
     return stored, manifest, origin

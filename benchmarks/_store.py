@@ -99,3 +99,46 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def export_apart(
+    name: str, out: Path, *, formats: list[str], seed: int, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Export ``name`` into ``out`` in a fresh child process; return the manifest.
+
+    The benchmark process then never loads TensorFlow, so what the export leaves behind
+    (TensorFlow keeps gigabytes after converting a large model) is returned to the system
+    before the timed workers start, instead of sitting beside each of them.
+
+    Raises:
+        ValidationFailed: an artifact did not match Keras (``format`` is set).
+        ZooError: any other export error, with its message.
+    """
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        outcome = pool.apply(_export_job, (name, str(out), formats, seed, overrides))
+    if outcome[0] == "ok":
+        return json.loads((out / name / MANIFEST).read_text())
+    _, kind, message, fmt = outcome
+    from export import ValidationFailed
+    from zoo._errors import ZooError
+
+    error = ValidationFailed(message) if kind == "ValidationFailed" else ZooError(message)
+    if fmt is not None:
+        error.format = fmt  # type: ignore[attr-defined]
+    raise error
+
+
+def _export_job(
+    name: str, out: str, formats: list[str], seed: int, overrides: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Runs in the child: the export, with zoo's own errors returned as plain data."""
+    from export import export_model
+    from zoo._errors import ZooError
+
+    try:
+        export_model(name, Path(out), formats=formats, seed=seed, **overrides)
+    except ZooError as exc:
+        return ("error", type(exc).__name__, str(exc), getattr(exc, "format", None))
+    return ("ok",)

@@ -231,3 +231,11 @@ def test_worker_peak_rss_is_its_own_not_the_parents():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert 0 < float(out.stdout) < 300, out.stdout
     del held
+
+
+def test_an_export_error_in_the_child_comes_back_as_a_zoo_error(tmp_path):
+    from benchmarks import _store
+
+    with pytest.raises(ZooError, match=r"num_clases.*Did you mean 'num_classes'"):
+        _store.export_apart(NAME, tmp_path, formats=["keras"], seed=0, overrides={"num_clases": 2})
+    assert not (tmp_path / NAME).exists()
