@@ -179,31 +179,26 @@ def test_run_writes_parseable_reports(tmp_path):
 def test_a_stored_export_is_reused_by_content_key_not_copied_per_run(tmp_path):
     from benchmarks import _artifacts
 
-    def bench(**kwargs):
+    def bench():
         return run(
-            NAME,
-            backends=["keras_call"],
-            formats=["keras"],
-            quick=True,
-            iters=3,
-            out=tmp_path,
-            **kwargs,
+            NAME, backends=["keras_call"], formats=["keras"], quick=True, iters=3, out=tmp_path
         )
 
-    first, second = bench(), bench()
-    exports = [_export_of(r) for r in (first, second)]
-    assert [e["reused"] for e in exports] == [False, True]
-    assert exports[0]["key"] == exports[1]["key"] and exports[0]["path"] == exports[1]["path"]
-    assert len(list((tmp_path / ".exports").iterdir())) == 1  # one copy for both runs
-    for result in (first, second):
-        link = result.run_dir / "artifacts"
-        assert link.is_symlink() and (link / NAME / "manifest.json").is_file()
+    first = bench()  # exports into the store
+    export = _export_of(first)
+    assert export["reused"] is False and export["source"] == "store"
+    assert Path(export["path"]).parent.parent == tmp_path / ".exports"
+    link = first.run_dir / "artifacts"
+    assert link.is_symlink() and (link / NAME / "manifest.json").is_file()
 
     def artifacts(seed=0, reuse=True):
         origin = _artifacts(NAME, tmp_path, "stamp", seed, ["keras"], {}, reuse=reuse)[2]
-        return origin["key"] == exports[0]["key"], origin["reused"]
+        return origin["key"] == export["key"], origin["reused"]
 
-    keras_file = Path(exports[0]["path"]) / "model.keras"
+    assert artifacts() == (True, True)  # a second run times the stored export again
+    assert (tmp_path / f"stamp-{NAME}" / "artifacts" / NAME / "manifest.json").is_file()
+    assert len(list((tmp_path / ".exports").iterdir())) == 1  # one copy for both runs
+    keras_file = Path(export["path"]) / "model.keras"
     keras_file.write_bytes(keras_file.read_bytes() + b"tampered")
     assert artifacts() == (True, False)  # a torn stored export is exported again
     assert artifacts() == (True, True)
