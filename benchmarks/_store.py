@@ -3,7 +3,7 @@
 ``zoo bench NAME`` used to export into every run folder (1.2 GB per quick run of the
 full-size ``cnn_lstm_fusion``). An export is now stored under a key that hashes everything
 its artifacts depend on: the model name, its resolved recipe and overrides, the seed, the
-formats, the versions of the libraries that convert and run it, and the source of the
+formats, the versions of Python and of the libraries that convert and run it, and the source of the
 ``zoo`` and ``export`` packages. A run whose key is already stored, with every artifact's
 sha256 still matching its manifest, times that export instead of making a new one; the run
 folder's ``artifacts`` is a relative symlink to it.
@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from export import library_versions
 from export._atomic import MANIFEST, sha256_path
 
 #: Folder under the runs folder that holds the stored exports.
@@ -52,7 +52,7 @@ def export_key(name: str, *, formats: list[str], seed: int, overrides: dict[str,
         "overrides": overrides,
         "seed": seed,
         "formats": formats,
-        "versions": {lib: _version(lib) for lib in LIBRARIES},
+        "versions": library_versions(LIBRARIES),
         "code": _source_digest(),
     }
     blob = json.dumps(facts, sort_keys=True, default=str).encode()
@@ -92,13 +92,6 @@ def _source_digest() -> str:
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def export_apart(

@@ -10,11 +10,12 @@ gives cold start and peak memory per backend.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from export._stats import peak_rss_mb
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -70,23 +71,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             }
     result["peak_rss_mb"] = peak_rss_mb()
     return result
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of the current process in MB, since it started its program.
-
-    ``VmHWM`` of ``/proc/self/status`` belongs to the process's own address space, which
-    ``exec`` replaces. ``getrusage(...).ru_maxrss`` is kept across ``fork`` + ``exec``, so a
-    worker spawned by a parent holding 12 GB (a full-size export in the same run) reported
-    12 GB for every backend; it is the fallback where ``/proc`` is missing.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv: list[str]) -> int:

@@ -470,12 +470,14 @@ def _weights(model: Any) -> dict[str, Any] | None:
     return resolved.as_dict() if resolved is not None else None
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape the artifacts."""
+def library_versions(
+    dists: tuple[str, ...] = ("zoo", "tensorflow", "keras", "numpy"),
+) -> dict[str, str]:
+    """Versions of Python and of ``dists`` (default: the libraries that shape the artifacts)."""
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for dist in ("zoo", "tensorflow", "keras", "numpy"):
+    for dist in dists:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -43,7 +43,13 @@ def rss_mb() -> float | None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process, in MB, since start or the last reset."""
+    """Peak resident memory of this process in MB, since exec or the last :func:`reset_peak`.
+
+    ``VmHWM`` of ``/proc/self/status`` belongs to the process's own address space, which
+    ``exec`` replaces. ``getrusage(...).ru_maxrss`` is kept across ``fork`` + ``exec``, so a
+    benchmark worker spawned by a parent holding 12 GB reported 12 GB for every backend; it
+    is the fallback where ``/proc`` is missing.
+    """
     peak = _status_mb("VmHWM")
     if peak is not None:
         return peak
