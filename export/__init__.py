@@ -229,10 +229,11 @@ class AllFormatsFailed(ZooError):
 
 
 #: Formats whose converters need the most memory, run first (lower rank first) while the
-#: process holds the least: TensorFlow keeps some of what each stage allocates (graphs,
-#: kernel caches), so the floor rises stage by stage. Measured on the full-size
-#: ``cnn_lstm_fusion``: the int8 calibrator adds ~2.4 GB on top of the floor; run last it
-#: peaked at 4.38 GB, run first at 3.65 GB. The manifest keeps the requested order.
+#: process holds the least: what earlier stages leave (the model's traces, buffers not yet
+#: collected) raises the floor a later stage starts from. Measured on the full-size
+#: ``cnn_lstm_fusion``, before stages began with a garbage collection: the int8 calibrator
+#: adds ~2.4 GB on top of the floor; run last it peaked at 4.38 GB, run first at 3.65 GB.
+#: The manifest keeps the requested order.
 HEAVY_FIRST = {"tflite:int8": 0, "onnx:fp32": 1, "onnx:int8": 2}
 
 #: Accepted values of ``export_model(on_failure=...)``.
