@@ -2,7 +2,7 @@
 
 A backend is plain data (name, runtime, precision, which artifact it needs) plus a
 ``make(path, threads)`` factory that runs inside the benchmark worker process and returns an
-``export._base.Runner`` (``prepare`` outside the timed region, ``run`` inside). Nothing here
+``zoo.exporters._base.Runner`` (``prepare`` outside the timed region, ``run`` inside). Nothing here
 imports TensorFlow, onnxruntime, LiteRT or OpenVINO at module level.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from export._base import Arrays, Runner
+from zoo.exporters import Arrays, Runner
 
 
 class NotApplicable(Exception):
@@ -55,7 +55,7 @@ def configure_tensorflow(threads: int) -> None:
 
 
 def _keras_model(path: Path) -> Any:
-    from export.formats.keras_file import load
+    from zoo.exporters.formats.keras_file import load
 
     return load(path).model
 
@@ -124,7 +124,7 @@ class OpenVinoRunner:
 
 def load_artifact(fmt: str, path: Path, threads: int) -> Runner:
     """Load an exported artifact with ``threads`` if its loader takes a thread count."""
-    from export import FORMATS
+    from zoo.exporters import FORMATS
 
     load = FORMATS[fmt].load
     params = inspect.signature(load).parameters
@@ -185,7 +185,7 @@ _PRECISION = {"fp32": "fp32", "fp16": "fp16", "dynamic_int8": "int8", "int8": "i
 
 
 def _keras_call(path: Path) -> Runner:
-    from export.formats.keras_file import KerasRunner
+    from zoo.exporters.formats.keras_file import KerasRunner
 
     return KerasRunner(_keras_model(path))
 

@@ -41,7 +41,7 @@ def git_commit() -> str:
 
 def fingerprint() -> dict[str, Any]:
     """CPU, OS, Python, library versions, thread settings and git commit."""
-    from export import library_versions
+    from zoo.exporters import library_versions
 
     return {
         "cpu": cpu_info(),

@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 import numpy as np
-
-from benchmarks._stats import median_ci
-from export._base import Runner
+from zoo.benchmarks._stats import median_ci
+from zoo.exporters import Runner
 
 #: Never fewer timed calls than this, whatever the time cap says.
 MIN_CALLS = 5

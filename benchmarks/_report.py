@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from benchmarks import BenchResult, Row
+    from zoo.benchmarks import BenchResult, Row
 
 COLUMNS = (
     "backend",
@@ -96,7 +96,7 @@ def render(result: BenchResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from zoo.cli import console as make_console
+    from zoo.console import console as make_console
 
     table = Table(title=f"zoo bench {result.name}", title_justify="left")
     for col in COLUMNS:
@@ -140,7 +140,7 @@ def write_report(result: BenchResult) -> None:
 
 def _plots(data: dict[str, Any], result: BenchResult) -> list[Any]:
     try:
-        from benchmarks.plots import write_plots
+        from zoo.benchmarks.plots import write_plots
     except ImportError:  # plots module not installed in this build
         return []
     return write_plots(data, result.run_dir)

@@ -17,8 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from export import library_versions
-from export._atomic import MANIFEST, sha256_path
+from zoo.exporters import MANIFEST, library_versions, sha256_path
 
 #: Folder under the runs folder that holds the stored exports.
 STORE = ".exports"
@@ -83,8 +82,8 @@ def link(run_dir: Path, stored: Path) -> Path:
 
 def _source_digest() -> str:
     """sha256 over the source files of the ``zoo`` and ``export`` packages."""
-    import export
     import zoo
+    from zoo import exporters as export
 
     digest = hashlib.sha256()
     for package in (zoo, export):
@@ -114,8 +113,9 @@ def export_apart(
     if outcome[0] == "ok":
         return json.loads((out / name / MANIFEST).read_text())
     _, kind, message, fmt = outcome
-    from export import ValidationFailed
-    from zoo._errors import ZooError
+    from zoo.exporters import ValidationFailed
+
+    from zoo.errors import ZooError
 
     error = ValidationFailed(message) if kind == "ValidationFailed" else ZooError(message)
     if fmt is not None:
@@ -127,8 +127,9 @@ def _export_job(
     name: str, out: str, formats: list[str], seed: int, overrides: dict[str, Any]
 ) -> tuple[Any, ...]:
     """Runs in the child: the export, with zoo's own errors returned as plain data."""
-    from export import export_model
-    from zoo._errors import ZooError
+    from zoo.exporters import export_model
+
+    from zoo.errors import ZooError
 
     try:
         export_model(name, Path(out), formats=formats, seed=seed, **overrides)

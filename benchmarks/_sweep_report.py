@@ -34,7 +34,7 @@ class SweepRow:
         size_bytes: Artifact size on disk (manifest ``bytes``).
         validation: The export's check against Keras, ``passed`` or ``failed`` (then
             measured from an unvalidated export of that format alone).
-        p50_ms: Batch-1 median latency from :func:`benchmarks.run`, ``None`` if not timed.
+        p50_ms: Batch-1 median latency from :func:`zoo.benchmarks.run`, ``None`` if not timed.
         speedup_vs_fp32: p50 of the same runtime's fp32 format divided by this p50.
         bench_note: Why the format was not timed, if it was not.
         declared: Whether the model's recipe declares the format (the sweep also measures
@@ -88,7 +88,7 @@ class SweepResult:
         run_dir: ``OUT/<timestamp>-NAME-quant``.
         rows: One per exported format, in export order.
         keras: The in-memory Keras model's train and test accuracy and test row count.
-        training: How the head was trained (:class:`benchmarks._sweep_tasks.Training`).
+        training: How the head was trained (:class:`zoo.benchmarks._sweep_tasks.Training`).
         data: Dataset, classes, source file and split counts.
         settings: Arguments, formats, calibration rows, export and benchmark folders.
         notes: Caveats and method lines printed under the table.
@@ -164,7 +164,7 @@ def render(result: SweepResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from zoo.cli import console as make_console
+    from zoo.console import console as make_console
 
     table = Table(title=f"quantization sweep {result.name}", title_justify="left")
     for col in COLUMNS:

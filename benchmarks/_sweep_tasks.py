@@ -5,7 +5,7 @@ labels (``bert_classifier``: words of the VADER sentiment lexicon, positive vs n
 :func:`train_head` trains only what follows the frozen backbone: the backbone's pooled
 features are computed once and the head layers (shared with the full model, so its
 weights end up trained) are fitted on them. :func:`predict` runs any
-:class:`export.Runner` over a split in fixed-size chunks.
+:class:`zoo.exporters.Runner` over a split in fixed-size chunks.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from zoo.exporters import Arrays, Runner
 
-from export._base import Arrays, Runner
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 #: Output every classifier family names its class probabilities.
 OUTPUT = "probabilities"

@@ -1,6 +1,6 @@
 """One measurement in a fresh process: cold start, timing, peak RSS, outputs.
 
-Run by the benchmark as ``python -m benchmarks._worker JOB.json``; the job names the
+Run by the benchmark as ``python -m zoo.benchmarks._worker JOB.json``; the job names the
 backend, artifact, batch, thread count and timing plan; the result is written as JSON to
 the path the job gives, the outputs of the first call to an ``.npz`` file. A fresh process
 per measurement makes thread settings real (TensorFlow fixes its pools at start-up), and
@@ -15,15 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from export._stats import peak_rss_mb
+from zoo.process import peak_rss_mb
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Execute one job (see module docstring); returns the result dict."""
     import numpy as np
-
-    from benchmarks._backends import NotApplicable, backends_for, configure_tensorflow
-    from benchmarks._measure import adaptive, bare_loop_ms
+    from zoo.benchmarks._backends import NotApplicable, backends_for, configure_tensorflow
+    from zoo.benchmarks._measure import adaptive, bare_loop_ms
 
     backend = {b.name: b for b in backends_for(job["formats"])}[job["backend"]]
     if backend.uses_tensorflow and job.get("configure_threads", True):
@@ -74,7 +73,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: ``python -m benchmarks._worker JOB.json``."""
+    """Entry point: ``python -m zoo.benchmarks._worker JOB.json``."""
     job = json.loads(Path(argv[0]).read_text())
     result = run_job(job)
     Path(job["result"]).write_text(json.dumps(result))

@@ -7,7 +7,7 @@ A row is a *regression* when it is slower and the ratio exceeds ``1 + threshold`
 regression makes :attr:`CompareResult.exit_code` 1, so ``zoo bench compare A B`` can gate CI.
 
 Example:
-    >>> from benchmarks.compare import compare_runs, load_run
+    >>> from zoo.benchmarks.compare import compare_runs, load_run
     >>> result = compare_runs(load_run("runs/A"), load_run("runs/B"), threshold=0.10)
     >>> result.exit_code
     0
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 SCHEMA = 1
 RESULTS = "results.json"

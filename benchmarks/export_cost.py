@@ -13,8 +13,8 @@ high-water mark at the start of each stage to attribute peaks to stages, and the
 ``export_stats.peak_rss_mb`` in the manifest.
 
 Usage:
-    python -m benchmarks.export_cost cnn_lstm_fusion [--format all] [--json cost.json]
-    python -m benchmarks.export_cost cnn_lstm_fusion resnet50_transfer   # several models
+    python -m zoo.benchmarks.export_cost cnn_lstm_fusion [--format all] [--json cost.json]
+    python -m zoo.benchmarks.export_cost cnn_lstm_fusion resnet50_transfer   # several models
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 #: Seconds between two memory samples of the process tree.
 INTERVAL = 0.02
@@ -130,8 +130,8 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.export_cost NAME [NAME ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.export_cost")
+    """``python -m zoo.benchmarks.export_cost NAME [NAME ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m zoo.benchmarks.export_cost")
     parser.add_argument("names", nargs="+", help="registered model names")
     parser.add_argument("--format", default="all", help="formats to export (default all)")
     parser.add_argument("--interval", type=float, default=INTERVAL, help="sampling period, s")

@@ -8,7 +8,7 @@ variant with the shared adaptive loop; the table reports the median over rounds 
 variant's p50 and its ratio to zoo's onnxruntime session.
 
 Usage:
-    python -m benchmarks.ort_tuning artifacts/resnet50_transfer [--threads 2] [--rounds 3]
+    python -m zoo.benchmarks.ort_tuning artifacts/resnet50_transfer [--threads 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo.benchmarks._measure import adaptive
+from zoo.benchmarks._stats import summarize
+from zoo.exporters import MANIFEST, sample_inputs
 
-from benchmarks._measure import adaptive
-from benchmarks._stats import summarize
-from export import MANIFEST, sample_inputs
-from zoo._errors import ZooError
-from zoo._recipe import InputSpec
+from zoo.errors import ZooError
+from zoo.registry import InputSpec
 
 Variant = tuple[str, Callable[[Path, int], Any]]
 
@@ -61,7 +61,7 @@ def _ort(**changes: Any) -> Callable[[Path, int], Any]:
 
 
 def _openvino(path: Path, threads: int) -> Any:
-    from benchmarks._backends import OpenVinoRunner
+    from zoo.benchmarks._backends import OpenVinoRunner
 
     return OpenVinoRunner(path, precision="f32", threads=threads)
 
@@ -130,7 +130,7 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: print the table as Markdown and, with ``--json``, write the rows."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ort_tuning", description=__doc__.splitlines()[0]
+        prog="python -m zoo.benchmarks.ort_tuning", description=__doc__.splitlines()[0]
     )
     parser.add_argument("folder", type=Path, help="an export folder with model.onnx")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)

@@ -12,7 +12,7 @@ process-wide pyplot backend is neither needed nor changed; matplotlib is importe
 when :func:`write_plots` runs.
 
 Example:
-    >>> from benchmarks.plots import write_plots
+    >>> from zoo.benchmarks.plots import write_plots
     >>> write_plots(json.loads(Path("runs/x/results.json").read_text()), Path("runs/x"))
     [PosixPath('runs/x/latency.png'), PosixPath('runs/x/batch_sweep.png')]
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 LATENCY = "latency.png"
 BATCH_SWEEP = "batch_sweep.png"

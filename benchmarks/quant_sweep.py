@@ -1,11 +1,11 @@
 """Quantization sweep: accuracy on real held-out data next to latency and size, per format.
 
-``python -m benchmarks.quant_sweep NAME [--out runs] [--quick] [--limit N]`` (or
+``python -m zoo.benchmarks.quant_sweep NAME [--out runs] [--quick] [--limit N]`` (or
 ``zoo bench NAME --quant-sweep``) trains a classifier's head on its family's real dataset
-(:mod:`benchmarks._sweep_tasks`), exports the trained model to every format (int8
+(:mod:`zoo.benchmarks._sweep_tasks`), exports the trained model to every format (int8
 calibration and validation on real training rows), then for every artifact computes the
 accuracy on the held-out split in its own runtime, its top-1 agreement with the Keras
-model, its size, and its batch-1 p50 latency with :func:`benchmarks.run` (one fresh worker
+model, its size, and its batch-1 p50 latency with :func:`zoo.benchmarks.run` (one fresh worker
 process per backend). Results go to ``OUT/<timestamp>-NAME-quant/``: ``quant_sweep.json``,
 ``quant_sweep.md``, the export under ``artifacts/`` and its latency run under ``bench/``.
 Formats the recipe leaves out (e.g. ``tflite:int8`` for BERT) go to ``*-not-in-recipe/``,
@@ -13,7 +13,7 @@ formats that fail export validation to ``*-failed-validation/`` (exported again 
 validation, so that they can be measured and marked as such).
 
 Example:
-    >>> from benchmarks.quant_sweep import sweep
+    >>> from zoo.benchmarks.quant_sweep import sweep
     >>> result = sweep("bert_classifier_tiny", limit=64, quick=True)
     >>> [r.format for r in result.rows][:3]
     ['keras', 'saved_model', 'tflite:fp32']
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo.benchmarks._sweep_report import COLUMNS, SweepResult, SweepRow, render, write_report
+from zoo.benchmarks._sweep_tasks import Task, accuracy, load_task, predict, train_head
 
-from benchmarks._sweep_report import COLUMNS, SweepResult, SweepRow, render, write_report
-from benchmarks._sweep_tasks import Task, accuracy, load_task, predict, train_head
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 #: Benchmark backend that times a format (the Keras file is timed as a direct call).
 BENCH_BACKEND = {"keras": "keras_call"}
@@ -126,7 +126,7 @@ def sweep(
     timings["latency"] = _lap(start, timings)
     timings["total"] = round(time.perf_counter() - start, 1)
 
-    from benchmarks._env import fingerprint
+    from zoo.benchmarks._env import fingerprint
 
     n = len(task.y_test)
     half = 1.96 * math.sqrt(keras_acc * (1 - keras_acc) / n) * 100
@@ -180,7 +180,7 @@ def _lap(start: float, done: dict[str, float] | None = None) -> float:
 
 
 def _keras_probs(model: Any, task: Task) -> np.ndarray:
-    from export.formats.keras_file import KerasRunner
+    from zoo.exporters.formats.keras_file import KerasRunner
 
     return predict(KerasRunner(model), task.x_test, batch=EVAL_BATCH)
 
@@ -200,9 +200,10 @@ def sweep_formats(name: str, formats: list[str] | None = None) -> tuple[list[str
         ['keras', 'saved_model', 'tflite:fp32', 'tflite:fp16', 'tflite:dynamic_int8',
          'tflite:int8', 'onnx:fp32', 'onnx:int8']
     """
+    from zoo.exporters import FORMATS, parse_formats
+
     import zoo
-    from export import FORMATS, parse_formats
-    from zoo._recipe import expand_formats
+    from zoo.registry import expand_formats
 
     wanted = parse_formats(formats if formats is not None else list(FORMATS), list(FORMATS))
     declared = {"keras", *expand_formats(zoo.info(name)["formats"])}
@@ -235,7 +236,7 @@ def _export(
     Raises:
         ZooError: a format failed for another reason than validation (e.g. conversion).
     """
-    from export import AllFormatsFailed, export_model
+    from zoo.exporters import AllFormatsFailed, export_model
 
     rows = min(CALIBRATION_ROWS, len(next(iter(task.x_train.values()))))
     data = {k: v[:rows] for k, v in task.x_train.items()}
@@ -276,8 +277,8 @@ def _export(
 def _accuracy_rows(
     export: ExportSet, task: Task, keras_probs: np.ndarray, keras_acc: float
 ) -> list[SweepRow]:
-    from benchmarks._backends import backends_for
-    from export import load_runner
+    from zoo.benchmarks._backends import backends_for
+    from zoo.exporters import load_runner
 
     runtimes = {b.name: b.runtime for b in backends_for(list(export.status))}
     runtimes["keras"] = "keras"
@@ -311,7 +312,7 @@ def _latency(
     export: ExportSet, rows: list[SweepRow], out: Path, *, quick: bool, seed: int, progress: bool
 ) -> Path:
     """Batch-1 p50 of the set's formats, one fresh worker process per backend."""
-    from benchmarks import run
+    from zoo.benchmarks import run
 
     mine = [r for r in rows if r.format in export.status]
     backends = [BENCH_BACKEND.get(r.format, r.format) for r in mine]
@@ -362,7 +363,7 @@ def _quantization_notes(arts: dict[str, Any]) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.quant_sweep",
+        prog="python -m zoo.benchmarks.quant_sweep",
         description="Accuracy of fp32/fp16/int8 exports on real held-out data, with latency.",
     )
     p.add_argument("name", help="registered classifier, e.g. bert_classifier")
@@ -375,7 +376,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m benchmarks.quant_sweep``. Returns the exit code."""
+    """Entry point of ``python -m zoo.benchmarks.quant_sweep``. Returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         result = sweep(

@@ -1,7 +1,7 @@
 """Keras model → validated artifacts under ``OUT/NAME/`` with a manifest.
 
-Each format is one module in ``export/formats/`` (see :mod:`export._base`); this package
-writes the requested formats into a staging folder, reloads each artifact in its own
+Each format is one module in ``zoo.exporters.formats`` (see :mod:`zoo.exporters._base`);
+this package writes the requested formats into a staging folder, reloads each artifact in its own
 runtime, compares it with Keras at batch sizes 1 and 3, and only then swaps the set
 into place with ``manifest.json`` written last.
 
@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from export import formats as _formats
-from export._atomic import MANIFEST, Staging, sha256_path, size_bytes
-from export._base import Arrays, ExportContext, ExportFormat, Runner, run_once
-from export._stats import ExportStats
-from export._subject import Subject, subject_for
-from export.tolerances import Tolerance, tolerance
-from export.validate import (
+from zoo.exporters import formats as _formats
+from zoo.exporters._atomic import MANIFEST, Staging, sha256_path, size_bytes
+from zoo.exporters._base import Arrays, ExportContext, ExportFormat, Runner, run_once
+from zoo.exporters._stats import ExportStats
+from zoo.exporters._subject import Subject, subject_for
+from zoo.exporters.tolerances import Tolerance, tolerance
+from zoo.exporters.validate import (
     AGREEMENT_SAMPLES,
     BATCH_SIZES,
     OutputParity,
@@ -40,9 +39,10 @@ from export.validate import (
     raise_on_failure,
     sample_inputs,
 )
-from export.verify import GOLDEN, verify, write_golden
-from zoo._errors import ZooError, did_you_mean
-from zoo._recipe import FORMAT_GROUPS, FORMAT_VARIANTS, expand_formats
+from zoo.exporters.verify import GOLDEN, verify, write_golden
+
+from zoo.errors import ZooError, did_you_mean
+from zoo.registry import FORMAT_GROUPS, FORMAT_VARIANTS, expand_formats
 
 _found = _formats.collect()
 #: Every format variant this package implements, by name, in the order of
@@ -57,16 +57,19 @@ __all__ = [
     "MANIFEST",
     "ON_FAILURE",
     "AllFormatsFailed",
+    "Arrays",
     "ExportFormat",
     "ExportResult",
     "Runner",
     "ValidationFailed",
     "check_export",
+    "declared_formats",
     "export_model",
     "load_runner",
     "parse_formats",
     "run_once",
     "sample_inputs",
+    "sha256_path",
     "verify",
 ]
 
@@ -146,7 +149,7 @@ def export_model(
         out: Parent folder; artifacts go to ``out/NAME/``.
         formats: ``None`` or ``"all"`` for the recipe's declared formats, or names.
         validate: Reload each artifact and compare with Keras at batch 1 and 3, and on
-            :data:`~export.validate.AGREEMENT_SAMPLES` rows for the task metrics.
+            :data:`~zoo.exporters.validate.AGREEMENT_SAMPLES` rows for the task metrics.
         seed: Seed for building by name (``None`` for random weights).
         data: Real example rows, ``{input name: array [N, ...]}``: validation batches
             and int8 calibration samples are drawn from them instead of synthetic inputs
@@ -181,7 +184,7 @@ def export_model(
             "'raise' stops at the first failing format, 'record' keeps the others."
         )
     fmts = parse_formats(
-        formats, _declared_formats(model_or_name)
+        formats, declared_formats(model_or_name)
     )  # before building: bad arguments fail fast
     stats = ExportStats()
     with stats.stage("build"):
@@ -327,15 +330,15 @@ def check_export(
     """Feasibility of each format, converted in a scratch folder (``zoo export --check``).
 
     Returns:
-        One :class:`export.check.Finding` per format variant: ok or the error, with notes.
+        One :class:`zoo.exporters.check.Finding` per format variant: ok or the error, with notes.
 
     Example:
         >>> [f.ok for f in check_export("cnn_lstm_fusion_tiny", formats="all")]
         [True, True]
     """
-    from export.check import check_formats
+    from zoo.exporters.check import check_formats
 
-    declared = _declared_formats(model_or_name)
+    declared = declared_formats(model_or_name)
     fmts = parse_formats(formats, declared)
     subject = subject_for(model_or_name, seed=seed, **overrides)
     ctx = _context(subject)
@@ -345,16 +348,12 @@ def check_export(
         ctx.work.close()
 
 
-def _declared_formats(model_or_name: Any) -> list[str]:
-    from zoo._build import origin
+def declared_formats(model_or_name: Any) -> list[str]:
+    """The formats a model's recipe declares, or every format for a model without one."""
+    from zoo.registry import declared_formats as from_recipe
 
-    found = origin(model_or_name)
-    name = model_or_name if isinstance(model_or_name, str) else found and found.name
-    if name:
-        from zoo._registry import REGISTRY
-
-        return list(REGISTRY.get(name).recipe.export.formats)
-    return list(FORMATS)
+    found = from_recipe(model_or_name)
+    return list(FORMATS) if found is None else found
 
 
 def _context(subject: Subject) -> ExportContext:

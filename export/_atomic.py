@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 MANIFEST = "manifest.json"
 

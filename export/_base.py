@@ -1,6 +1,6 @@
 """The interface every export format implements.
 
-A format module in ``export/formats/`` exposes ``FORMATS``: a list of
+A format module in ``zoo.exporters.formats`` exposes ``FORMATS``: a list of
 :class:`ExportFormat` (one per variant, e.g. ``tflite:fp32`` and ``tflite:int8``), each
 saying how to write a Keras model to an artifact and how to load that artifact back into a
 :class:`Runner` in its own runtime. Validation and benchmarks drive every format through

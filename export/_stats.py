@@ -5,7 +5,7 @@ on Linux the mark is reset at the start of each stage (``/proc/self/clear_refs``
 converter that peaks and frees its memory is charged to its own stage, not to the next
 one. Where the reset is not available the figure is the process peak so far, and
 ``peak_scope`` says so. Every stage starts with the heap trimmed
-(:func:`zoo._runtime.trim_heap`), so a stage does not inherit its predecessor's freed but
+(:func:`zoo.process.trim_heap`), so a stage does not inherit its predecessor's freed but
 still mapped memory. All conversions run in the exporting process, so its peak is the
 peak of the whole export.
 """
@@ -13,57 +13,11 @@ peak of the whole export.
 from __future__ import annotations
 
 import contextlib
-import resource
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from zoo._runtime import protobuf_runtime, trim_heap
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_mb(field: str) -> float | None:
-    """A ``/proc/self/status`` memory field (kB) in MB, or ``None`` off Linux."""
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def rss_mb() -> float | None:
-    """Resident memory of this process now, in MB (``None`` where it cannot be read)."""
-    return _status_mb("VmRSS")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB, since exec or the last :func:`reset_peak`.
-
-    ``VmHWM`` of ``/proc/self/status`` belongs to the process's own address space, which
-    ``exec`` replaces. ``getrusage(...).ru_maxrss`` is kept across ``fork`` + ``exec``, so a
-    benchmark worker spawned by a parent holding 12 GB reported 12 GB for every backend; it
-    is the fallback where ``/proc`` is missing.
-    """
-    peak = _status_mb("VmHWM")
-    if peak is not None:
-        return peak
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB elsewhere
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024
-
-
-def reset_peak() -> bool:
-    """Reset this process's high-water mark to its current RSS; ``False`` if unsupported."""
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
+from zoo.process import peak_rss_mb, protobuf_runtime, reset_peak, rss_mb, trim_heap
 
 
 class ExportStats:

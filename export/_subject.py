@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from zoo.exporters._base import Arrays
+from zoo.exporters.validate import sample_inputs
 
-from export._base import Arrays
-from export.validate import sample_inputs
-from zoo._errors import ZooError, describe
-from zoo._recipe import InputSpec, OutputSpec
+from zoo.errors import ZooError, describe
+from zoo.registry import InputSpec, OutputSpec
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def subject_for(
         ZooError: overrides given with a built model, unnamed outputs, or ``data`` that
             does not fit the model's inputs.
     """
-    from zoo._build import origin
+    from zoo.registry import origin
 
     if isinstance(model_or_name, str):
         import zoo
@@ -92,7 +92,7 @@ def subject_for(
 
 def _from_recipe(model: Any, name: str, overrides: dict[str, Any], data: Arrays | None) -> Subject:
     import zoo
-    from zoo._registry import REGISTRY
+    from zoo.registry import REGISTRY
 
     entry = REGISTRY.get(name)
     params, outputs = entry.resolve(overrides)

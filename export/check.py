@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from export._base import run_once
-from export.validate import BATCH_SIZES
+from zoo.exporters._base import run_once
+from zoo.exporters.validate import BATCH_SIZES
 
 #: Format groups that cannot take a string input tensor.
 NO_STRING_INPUTS = ("tflite", "onnx")
@@ -44,7 +44,7 @@ class Finding:
 
 def check_formats(subject: Any, ctx: Any, formats: list[str]) -> list[Finding]:
     """Convert, load and run each format in a scratch folder; never raises for a format."""
-    from export import FORMATS
+    from zoo.exporters import FORMATS
 
     findings = []
     strings = [n for n, s in subject.inputs.items() if s.dtype == "string"]

@@ -1,8 +1,8 @@
-"""Parity tolerances: one table, keyed by format and optionally by family.
+"""Parity tolerances: one table, keyed by format or benchmark backend, optionally by family.
 
 An artifact passes when, for every output and batch, ``max |artifact - keras| <= atol``
 and, for quantized formats, the task metric of each output that declares a task holds on
-:data:`export.validate.AGREEMENT_SAMPLES` realistic inputs:
+:data:`zoo.exporters.validate.AGREEMENT_SAMPLES` realistic inputs:
 
 - ``classification``: on the rows where Keras' top-1 probability leads the runner-up by at
   least ``top1_margin``, the share whose predicted class (argmax; ``p > 0.5`` for one
@@ -55,6 +55,14 @@ TOLERANCES: dict[str, Tolerance] = {
     # over 40 random-weight seeds: 0.009 at batch 1/3, 0.055 over 64 inputs; full-size
     # cnn_lstm_fusion 0.021. Top-1 and PSNR as for tflite int8 above.
     "onnx:int8": Tolerance(0.1, **_INT8_TASK),
+    # Benchmark backends that are not an export format of their own: the Keras model run
+    # another way, or the ONNX file run by OpenVINO (bf16 keeps 8 mantissa bits).
+    "keras_predict": Tolerance(1e-5),
+    "keras_call": Tolerance(1e-5),
+    "tf_function": Tolerance(1e-5),
+    "xla": Tolerance(1e-4),
+    "openvino:f32": Tolerance(1e-4),
+    "openvino:bf16": Tolerance(5e-2),
 }
 
 #: (family, format) → tolerance, where a family needs its own.

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from zoo.exporters._base import Arrays
+from zoo.exporters.tolerances import Tolerance
 
-from export._base import Arrays
-from export.tolerances import Tolerance
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 #: Batch sizes every artifact is checked at (batch > 1 proves the batch axis).
 BATCH_SIZES: tuple[int, ...] = (1, 3)
@@ -34,7 +34,7 @@ class ValidationFailed(ZooError):
     """An artifact does not reproduce the Keras model within its tolerance.
 
     Attributes:
-        format: The format variant that failed (set by :func:`export.export_model`).
+        format: The format variant that failed (set by :func:`zoo.exporters.export_model`).
     """
 
     format: str | None = None

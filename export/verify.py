@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo.exporters._atomic import MANIFEST, sha256_path
+from zoo.exporters._base import Arrays
 
-from export._atomic import MANIFEST, sha256_path
-from export._base import Arrays
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 GOLDEN = "golden.npz"
 
@@ -88,7 +88,7 @@ def verify(folder: str | Path, *, formats: list[str] | None = None) -> VerifyRep
         >>> report.ok
         True
     """
-    from export import FORMATS
+    from zoo.exporters import FORMATS
 
     folder = Path(folder)
     manifest_path = folder / MANIFEST

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zoo.benchmarks import Plan, Row, recommend, run
+from zoo.benchmarks._backends import backends_for
+from zoo.benchmarks._measure import adaptive, bare_loop_ms
+from zoo.benchmarks._run import _jobs
+from zoo.benchmarks._stats import median_ci, summarize
+from zoo.benchmarks._worker import run_job
+from zoo.exporters import export_model, sample_inputs
 
-from benchmarks import Plan, Row, _jobs, recommend, run
-from benchmarks._backends import backends_for
-from benchmarks._measure import adaptive, bare_loop_ms
-from benchmarks._stats import median_ci, summarize
-from benchmarks._worker import run_job
-from export import export_model, sample_inputs
 from zoo import ZooError
 from zoo._registry import REGISTRY
 
@@ -177,7 +178,7 @@ def test_run_writes_parseable_reports(tmp_path):
 
 
 def test_a_stored_export_is_reused_by_content_key_not_copied_per_run(tmp_path):
-    from benchmarks import _artifacts
+    from zoo.benchmarks._run import _artifacts
 
     def bench():
         return run(
@@ -222,14 +223,14 @@ def test_worker_peak_rss_is_its_own_not_the_parents():
 
     held = bytearray(400 * 1024**2)
     held[::4096] = b"\x01" * len(held[::4096])  # touch every page: 400 MB resident here
-    code = "from benchmarks._worker import peak_rss_mb; print(peak_rss_mb())"
+    code = "from zoo.benchmarks._worker import peak_rss_mb; print(peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert 0 < float(out.stdout) < 300, out.stdout
     del held
 
 
 def test_an_export_error_in_the_child_comes_back_as_a_zoo_error(tmp_path):
-    from benchmarks import _store
+    from zoo.benchmarks import _store
 
     with pytest.raises(ZooError, match=r"num_clases.*Did you mean 'num_classes'"):
         _store.export_apart(NAME, tmp_path, formats=["keras"], seed=0, overrides={"num_clases": 2})

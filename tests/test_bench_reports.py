@@ -166,8 +166,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_plots_for_a_sweep_are_valid_pngs(tmp_path):
     from matplotlib.image import imread
-
-    from benchmarks.plots import write_plots
+    from zoo.benchmarks.plots import write_plots
 
     backends = ("keras_predict", "saved_model", "tflite:int8", "onnx:fp32", "openvino:bf16")
     results = make_results(
@@ -184,7 +183,7 @@ def test_plots_for_a_sweep_are_valid_pngs(tmp_path):
 
 
 def test_one_batch_one_thread_count_gives_only_the_latency_plot(tmp_path):
-    from benchmarks.plots import write_plots
+    from zoo.benchmarks.plots import write_plots
 
     paths = write_plots(make_results(batches=(1,), threads=(2,)), tmp_path)
     assert [p.name for p in paths] == ["latency.png"]
@@ -192,7 +191,7 @@ def test_one_batch_one_thread_count_gives_only_the_latency_plot(tmp_path):
 
 
 def test_latency_bars_fastest_first_at_batch_1_and_most_threads():
-    from benchmarks.plots import latency_bars
+    from zoo.benchmarks.plots import latency_bars
 
     results = make_results(batches=(1, 8), threads=(1, 2), parity_fail=("onnx:int8",))
     batch, threads, bars = latency_bars(results)
@@ -209,7 +208,7 @@ def test_latency_bars_fastest_first_at_batch_1_and_most_threads():
 
 
 def test_all_backends_skipped_writes_no_plot(tmp_path):
-    from benchmarks.plots import write_plots
+    from zoo.benchmarks.plots import write_plots
 
     results = make_results(
         backends=("openvino:bf16", "xla"), skipped={"xla": "no XLA", "openvino:bf16": "no bf16"}
@@ -219,7 +218,8 @@ def test_all_backends_skipped_writes_no_plot(tmp_path):
 
 
 def test_plots_reject_data_that_is_not_results(tmp_path):
-    from benchmarks.plots import write_plots
+    from zoo.benchmarks.plots import write_plots
+
     from zoo import ZooError
 
     with pytest.raises(ZooError, match="'rows' list"):
@@ -245,7 +245,7 @@ def pair(p50_a: float, p50_b: float, *, spread: float) -> tuple[dict, dict]:
 
 
 def test_clearly_faster():
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
 
     result = compare_runs(*pair(1.0, 0.5, spread=0.02))
     row = next(r for r in result.rows if r.backend == "onnx:fp32")
@@ -255,7 +255,7 @@ def test_clearly_faster():
 
 
 def test_clearly_slower_beyond_threshold_is_a_regression_and_exits_1():
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
 
     result = compare_runs(*pair(1.0, 1.5, spread=0.02), threshold=0.10)
     row = next(r for r in result.rows if r.backend == "onnx:fp32")
@@ -281,7 +281,7 @@ def test_clearly_slower_beyond_threshold_is_a_regression_and_exits_1():
     ],
 )
 def test_verdict_is_noise_aware(p50_b, spread, threshold, verdict, regression):
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
 
     result = compare_runs(*pair(1.0, p50_b, spread=spread), threshold=threshold)
     row = next(r for r in result.rows if r.backend == "onnx:fp32")
@@ -291,7 +291,7 @@ def test_verdict_is_noise_aware(p50_b, spread, threshold, verdict, regression):
 
 
 def test_rows_only_in_one_run_and_skipped_rows():
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
 
     a = make_results(backends=("keras_predict", "onnx:fp32", "tflite:fp32", "openvino:bf16"))
     b = make_results(
@@ -313,7 +313,7 @@ def test_rows_only_in_one_run_and_skipped_rows():
 
 
 def test_parity_change_and_other_cpu_are_reported():
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
 
     a = make_results(backends=("keras_predict", "onnx:int8"))
     b = make_results(
@@ -328,8 +328,7 @@ def test_parity_change_and_other_cpu_are_reported():
 
 def test_render_compare_lists_every_row_and_the_regression():
     from rich.console import Console
-
-    from benchmarks.compare import compare_runs, render_compare
+    from zoo.benchmarks.compare import compare_runs, render_compare
 
     result = compare_runs(*pair(1.0, 1.5, spread=0.02))
     table = render_compare(result)
@@ -342,7 +341,7 @@ def test_render_compare_lists_every_row_and_the_regression():
 
 
 def test_rows_moving_both_ways_beyond_noise_warn_of_machine_drift():
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
 
     backends = ("keras_predict", "saved_model", "onnx:fp32", "onnx:int8", "tflite:fp32")
     a = make_results(backends=backends)
@@ -359,7 +358,8 @@ def test_rows_moving_both_ways_beyond_noise_warn_of_machine_drift():
 
 @pytest.mark.parametrize("threshold", [0, -0.1, float("nan"), "10%", True])
 def test_compare_rejects_a_bad_threshold(threshold):
-    from benchmarks.compare import compare_runs
+    from zoo.benchmarks.compare import compare_runs
+
     from zoo import ZooError
 
     with pytest.raises(ZooError, match="threshold"):
@@ -377,7 +377,7 @@ def write_run(folder: Path, results: Any) -> Path:
 
 
 def test_load_run_takes_a_folder_or_the_file(tmp_path):
-    from benchmarks.compare import load_run
+    from zoo.benchmarks.compare import load_run
 
     results = make_results()
     run = write_run(tmp_path / "20261124-193000-x", results)
@@ -387,7 +387,8 @@ def test_load_run_takes_a_folder_or_the_file(tmp_path):
 
 
 def test_load_run_errors_name_what_was_received(tmp_path):
-    from benchmarks.compare import load_run
+    from zoo.benchmarks.compare import load_run
+
     from zoo import ZooError
 
     with pytest.raises(ZooError, match=r"nowhere: no such file or folder; expected a run folder"):
@@ -405,7 +406,8 @@ def test_load_run_errors_name_what_was_received(tmp_path):
 
 
 def test_load_run_rejects_malformed_rows(tmp_path):
-    from benchmarks.compare import load_run
+    from zoo.benchmarks.compare import load_run
+
     from zoo import ZooError
 
     twice = make_results(backends=("onnx:fp32",))
@@ -438,7 +440,7 @@ def card_table_row(card: str, first_cell: str, second_cell: str | None = None) -
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     """A run folder of NAME: synthetic results.json and a real (keras-only) export."""
-    from export import export_model
+    from zoo.exporters import export_model
 
     run = tmp_path_factory.mktemp("runs") / f"20261124-193000-{NAME}"
     results = make_results(threads=(1, 2), parity_fail=("tflite:int8",))
@@ -465,9 +467,9 @@ def fake_graphviz(monkeypatch):
 
 def test_model_card_sections_and_numbers(bench_run, fake_graphviz):
     import zoo
-    from benchmarks.card import write_model_card
     from zoo._analysis import count_params, flops_per_example
     from zoo._registry import REGISTRY
+    from zoo.cards import write_model_card
 
     run, results = bench_run
     path = write_model_card(NAME, run_dir=run)
@@ -534,7 +536,7 @@ def test_model_card_sections_and_numbers(bench_run, fake_graphviz):
 
 def test_model_card_without_graphviz_falls_back_to_the_text_summary(tmp_path, monkeypatch):
     import zoo._analysis
-    from benchmarks.card import write_model_card
+    from zoo.cards import write_model_card
 
     monkeypatch.setattr("shutil.which", lambda cmd, *a, **k: None)
     monkeypatch.setattr(zoo._analysis, "flops_per_example", lambda model, inputs: 123)
@@ -553,7 +555,7 @@ def test_model_card_without_graphviz_falls_back_to_the_text_summary(tmp_path, mo
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 def test_model_card_draws_a_real_diagram_with_graphviz(tmp_path, monkeypatch):
     import zoo._analysis
-    from benchmarks.card import write_model_card
+    from zoo.cards import write_model_card
 
     monkeypatch.setattr(zoo._analysis, "flops_per_example", lambda model, inputs: 123)
     path = write_model_card(NAME, out=tmp_path / "cards" / "tiny.md")
@@ -564,8 +566,8 @@ def test_model_card_draws_a_real_diagram_with_graphviz(tmp_path, monkeypatch):
 
 
 def test_model_card_refuses_a_run_of_another_model(tmp_path):
-    from benchmarks.card import write_model_card
     from zoo import UnknownModelError, ZooError
+    from zoo.cards import write_model_card
 
     run = write_run(tmp_path / "20261124-193000-other", make_results(name="other"))
     with pytest.raises(ZooError, match=r"is a run of 'other'; expected a run of"):
@@ -577,7 +579,7 @@ def test_model_card_refuses_a_run_of_another_model(tmp_path):
 
 
 def test_latest_run_picks_the_newest_finished_run_of_that_model(tmp_path):
-    from benchmarks.card import latest_run
+    from zoo.cards import latest_run
 
     assert latest_run(NAME, tmp_path / "nothing") is None
     write_run(tmp_path / f"20261124-100000-{NAME}", make_results())

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from conftest import run_cli
-
-from export import FORMATS, check_export
+from zoo.exporters import FORMATS, check_export
 
 NAME = "cnn_lstm_fusion_tiny"
 

@@ -7,11 +7,18 @@ import os
 
 import numpy as np
 import pytest
+from zoo.exporters import (
+    FORMATS,
+    ValidationFailed,
+    export_model,
+    load_runner,
+    run_once,
+    sample_inputs,
+)
+from zoo.exporters._atomic import sha256_path
+from zoo.exporters.tolerances import TOLERANCES, Tolerance
 
 import zoo
-from export import FORMATS, ValidationFailed, export_model, load_runner, run_once, sample_inputs
-from export._atomic import sha256_path
-from export.tolerances import TOLERANCES, Tolerance
 from zoo import ZooError
 from zoo._recipe import expand_formats
 from zoo._registry import REGISTRY

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zoo.exporters import FORMATS, ValidationFailed, export_model
+from zoo.exporters import verify as verify_folder
+from zoo.exporters.formats import _onnx_graph, _tflite_convert
 
-import export
-from export import FORMATS, ValidationFailed, export_model
-from export import verify as verify_folder
-from export.formats import _onnx_graph, _tflite_convert
 from zoo import ZooError
+from zoo import exporters as export
 
 NAME = "cnn_lstm_fusion_tiny"
 
@@ -39,9 +39,9 @@ def test_manifest_has_seconds_and_peak_rss_per_stage(exported):
 
 
 def test_the_fp32_onnx_graph_is_converted_once_whichever_variant_comes_first(tmp_path, monkeypatch):
-    from export import _context
-    from export._subject import subject_for
-    from export.formats import onnx as onnx_format
+    from zoo.exporters import _context
+    from zoo.exporters._subject import subject_for
+    from zoo.exporters.formats import onnx as onnx_format
 
     calls = []
     real = _onnx_graph.convert

@@ -11,15 +11,15 @@ import textwrap
 import numpy as np
 import pytest
 from conftest import ROOT
+from zoo.exporters import FORMATS, export_model, load_runner, run_once, sample_inputs
+from zoo.exporters._base import ExportContext
+from zoo.exporters.formats import _onnx_graph
+from zoo.exporters.formats import onnx as onnx_format
+from zoo.exporters.formats._onnx_quant import CalibrationFeed, QuantSettings, quantize
+from zoo.exporters.tolerances import tolerance
+from zoo.exporters.validate import BATCH_SIZES
 
 import zoo
-from export import FORMATS, export_model, load_runner, run_once, sample_inputs
-from export._base import ExportContext
-from export.formats import _onnx_graph
-from export.formats import onnx as onnx_format
-from export.formats._onnx_quant import CalibrationFeed, QuantSettings, quantize
-from export.tolerances import tolerance
-from export.validate import BATCH_SIZES
 from zoo import ZooError
 from zoo._registry import REGISTRY
 
@@ -137,7 +137,7 @@ def test_artifact_runs_without_tensorflow(exported, tmp_path):
         import sys
         import numpy as np
         from pathlib import Path
-        from export import load_runner, run_once
+        from zoo.exporters import load_runner, run_once
         case = np.load({str(tmp_path / "case.npz")!r})
         x = {{"image": case["image"], "tokens": case["tokens"]}}
         for fmt, path, atol in {cases!r}:

@@ -12,14 +12,14 @@ import warnings
 import numpy as np
 import pytest
 from conftest import ROOT
+from zoo.exporters import FORMATS, export_model, load_runner, run_once, sample_inputs
+from zoo.exporters._base import ExportContext
+from zoo.exporters.formats import _tflite_convert as conv
+from zoo.exporters.formats._tflite_flatbuffer import custom_ops, op_types
+from zoo.exporters.formats.tflite import VARIANTS, TFLiteRunner
+from zoo.exporters.tolerances import tolerance
 
 import zoo
-from export import FORMATS, export_model, load_runner, run_once, sample_inputs
-from export._base import ExportContext
-from export.formats import _tflite_convert as conv
-from export.formats._tflite_flatbuffer import custom_ops, op_types
-from export.formats.tflite import VARIANTS, TFLiteRunner
-from export.tolerances import tolerance
 from zoo import ZooError
 from zoo._registry import REGISTRY
 
@@ -131,7 +131,8 @@ def test_int8_is_refused_on_a_graph_with_a_loop():
 
 
 def test_int8_warns_when_inputs_have_no_range():
-    from export.formats.tflite import _warn_without_ranges
+    from zoo.exporters.formats.tflite import _warn_without_ranges
+
     from zoo._recipe import InputSpec
 
     ctx = _context()
@@ -149,7 +150,7 @@ def test_runs_without_tensorflow_in_a_subprocess(exported, inputs3, tmp_path):
         f"""
         import sys
         import numpy as np
-        from export.formats.tflite import load
+        from zoo.exporters.formats.tflite import load
 
         inputs = dict(np.load({str(tmp_path / "inputs.npz")!r}))
         outputs = {{}}

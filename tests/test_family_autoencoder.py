@@ -6,9 +6,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from zoo.exporters import export_model, sample_inputs
 
 import zoo
-from export import export_model, sample_inputs
 from zoo import OverrideError, RecipeError, SpecProblem, ZooError
 from zoo._build import check_contract
 from zoo._recipe import InputSpec

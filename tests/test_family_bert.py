@@ -16,10 +16,10 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
+from zoo.exporters import export_model
+from zoo.exporters.tolerances import tolerance
 
 import zoo
-from export import export_model
-from export.tolerances import tolerance
 from zoo import OverrideError, RecipeError, ZooError
 from zoo.families import _bert_sources
 from zoo.families._bert_sources import INSTALL_COMMAND, minilm_folder
@@ -540,7 +540,7 @@ texts = json.loads(sys.argv[2])
 import tensorflow as tf
 assert "tensorflow_text" not in sys.modules
 # 1. zoo's runner must register the tensorflow-text ops itself
-from export.formats.saved_model import SavedModelRunner
+from zoo.exporters.formats.saved_model import SavedModelRunner
 runner = SavedModelRunner(sys.argv[1], signature="serve_text")
 by_runner = runner.run(runner.prepare({"text": np.array(texts, dtype=object)}))
 # 2. plain TensorFlow, as a serving process would do it

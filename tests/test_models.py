@@ -11,12 +11,12 @@ import json
 import numpy as np
 import pytest
 from conftest import ALL_MODELS, FULL_MODELS, TINY_MODELS
+from zoo.exporters import FORMATS, export_model, sample_inputs
+from zoo.exporters._atomic import sha256_path
+from zoo.exporters.tolerances import tolerance
+from zoo.exporters.validate import AGREEMENT_SAMPLES, BATCH_SIZES
 
 import zoo
-from export import FORMATS, export_model, sample_inputs
-from export._atomic import sha256_path
-from export.tolerances import tolerance
-from export.validate import AGREEMENT_SAMPLES, BATCH_SIZES
 from zoo._recipe import FORMAT_VARIANTS, expand_formats
 from zoo._registry import REGISTRY
 
@@ -122,7 +122,7 @@ def test_export_parity_at_two_batch_sizes(name, fmt, tmp_path):
 
 def _targets(model):
     """Output names the model's family gives ground truth for (its ``targets`` hook)."""
-    from export._subject import subject_for
+    from zoo.exporters._subject import subject_for
 
     subject = subject_for(model, seed=0)
     return set(subject.targets(subject.samples(2, 0))) if subject.targets else set()

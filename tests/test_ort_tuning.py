@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from zoo.benchmarks import ort_tuning
+from zoo.exporters import export_model
 
-from benchmarks import ort_tuning
-from export import export_model
 from zoo import ZooError
 
 

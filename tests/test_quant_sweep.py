@@ -1,6 +1,6 @@
 """Quantization sweep: real-data accuracy, agreement, size and latency of every export.
 
-One end-to-end run of ``python -m benchmarks.quant_sweep`` on the tiny BERT recipe (a
+One end-to-end run of ``python -m zoo.benchmarks.quant_sweep`` on the tiny BERT recipe (a
 random backbone, so its accuracy is near chance: the tests check what the numbers are and
 that they are consistent, never a figure), plus unit tests of the pieces.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, run_cli
+from zoo.benchmarks._sweep_tasks import load_task, predict, train_head
+from zoo.benchmarks.quant_sweep import sweep_formats
 
 import zoo
-from benchmarks._sweep_tasks import load_task, predict, train_head
-from benchmarks.quant_sweep import sweep_formats
 from zoo import ZooError
 from zoo._recipe import expand_formats
 
@@ -33,7 +33,7 @@ FP32 = ("keras", "saved_model", "tflite:fp32", "onnx:fp32")
 def run(tmp_path_factory):
     """The CLI run: its process, run folder and quant_sweep.json."""
     out = tmp_path_factory.mktemp("sweep")
-    cmd = [sys.executable, "-m", "benchmarks.quant_sweep", TINY, "--quick", "--out", str(out)]
+    cmd = [sys.executable, "-m", "zoo.benchmarks.quant_sweep", TINY, "--quick", "--out", str(out)]
     cmd += ["--limit", str(LIMIT), "--epochs", "5"]
     proc = subprocess.run(
         cmd,
@@ -75,7 +75,7 @@ def test_run_writes_its_folder_report_and_table(run):
 
 def test_one_row_per_format_variant_declared_ones_marked(run):
     """Every variant zoo implements is measured; those the recipe leaves out are marked."""
-    from export import FORMATS
+    from zoo.exporters import FORMATS
 
     _, run_dir, result = run
     declared = {"keras", *expand_formats(zoo.info(TINY)["formats"])}
@@ -119,7 +119,8 @@ def test_fp32_formats_agree_with_keras_on_every_test_row(run):
 
 def test_accuracy_is_reproduced_from_the_artifacts_and_the_test_split(run):
     """Reload two quantized artifacts and score them on the same split, independently."""
-    from export import load_runner, run_once
+    from zoo.exporters import load_runner, run_once
+
     from zoo.data import sentiment_lexicon
 
     _, _, result = run
@@ -167,7 +168,7 @@ def test_latency_comes_from_the_benchmark_runs(run):
 
 def test_the_exported_model_is_the_trained_one(run):
     """The .keras artifact has a trained head on the untouched frozen backbone."""
-    from export import load_runner
+    from zoo.exporters import load_runner
 
     _, _, result = run
     exported = load_runner("keras", Path(_rows(result)["keras"]["artifact"])).model
@@ -191,9 +192,10 @@ def test_the_exported_model_is_the_trained_one(run):
 def test_a_failed_format_is_exported_apart_and_the_rest_validated(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    import export
-    from benchmarks import quant_sweep
-    from benchmarks._sweep_tasks import Task
+    from zoo.benchmarks import quant_sweep
+    from zoo.benchmarks._sweep_tasks import Task
+
+    from zoo import exporters as export
 
     calls = []
 
@@ -226,9 +228,10 @@ def test_a_failed_format_is_exported_apart_and_the_rest_validated(monkeypatch, t
 def test_a_format_failing_outside_validation_stops_the_sweep(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    import export
-    from benchmarks import quant_sweep
-    from benchmarks._sweep_tasks import Task
+    from zoo.benchmarks import quant_sweep
+    from zoo.benchmarks._sweep_tasks import Task
+
+    from zoo import exporters as export
 
     def fake_export(model, out, *, formats, data, validate=True, on_failure="raise"):
         failed = {"onnx:int8": {"error_type": "RuntimeError", "error": "quantizer crashed"}}

@@ -6,12 +6,10 @@ import json
 
 import numpy as np
 import pytest
-
-import zoo
-from export import ValidationFailed, export_model
-from export._subject import subject_for
-from export.tolerances import TOLERANCES, Tolerance
-from export.validate import (
+from zoo.exporters import ValidationFailed, export_model
+from zoo.exporters._subject import subject_for
+from zoo.exporters.tolerances import TOLERANCES, Tolerance
+from zoo.exporters.validate import (
     AGREEMENT_SAMPLES,
     compare,
     psnr_drop,
@@ -20,6 +18,8 @@ from export.validate import (
     top1_agreement,
     worst_gated_error,
 )
+
+import zoo
 from zoo import ZooError
 from zoo.families.bert_classifier import CLS_ID, PAD_ID, SEP_ID
 

@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 from conftest import run_cli
+from zoo.exporters import export_model, verify
+from zoo.exporters.verify import GOLDEN, read_golden
 
 import zoo
-from export import export_model, verify
-from export.verify import GOLDEN, read_golden
 from zoo import ZooError
 from zoo._recipe import expand_formats
 from zoo._registry import REGISTRY
@@ -64,7 +64,7 @@ def test_swapped_weights_are_detected(exported, tmp_path):
 def test_tampered_golden_is_detected(exported):
     inputs, outputs = read_golden(exported / GOLDEN)
     outputs["probabilities"] = outputs["probabilities"] + 0.5
-    from export.verify import write_golden
+    from zoo.exporters.verify import write_golden
 
     write_golden(exported / GOLDEN, inputs, outputs)
     report = verify(exported)

@@ -51,8 +51,10 @@ def test_wheel_ships_recipes_and_lists_outside_the_tree(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     recipes = sorted(p.name for p in (ROOT / "recipes").glob("*.toml"))
     assert sorted(Path(n).name for n in names if n.startswith("zoo/_recipes/")) == recipes
-    assert any(n.startswith("export/") for n in names)
-    assert any(n.startswith("benchmarks/") for n in names)
+    # One top-level package: export/ and benchmarks/ install as zoo.exporters, zoo.benchmarks.
+    assert {n.split("/")[0] for n in names} == {"zoo", "zoo-0.1.0.dist-info"}
+    assert "zoo/exporters/formats/onnx.py" in names
+    assert "zoo/benchmarks/_worker.py" in names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -87,6 +89,7 @@ def test_wheel_ships_recipes_and_lists_outside_the_tree(tmp_path):
         check=True,
     )
     assert where.stdout.strip().startswith(str(venv))
+    _assert_only_zoo_is_importable(vpy, outside)
     proc = subprocess.run(
         [str(venv / "bin" / "zoo"), "list"],
         capture_output=True,
@@ -96,3 +99,20 @@ def test_wheel_ships_recipes_and_lists_outside_the_tree(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == sorted(p.removesuffix(".toml") for p in recipes)
+
+
+def _assert_only_zoo_is_importable(python: Path, cwd: Path) -> None:
+    code = (
+        "import importlib.util as u, zoo.exporters.formats, zoo.benchmarks;"
+        "print([m for m in ('export', 'benchmarks', 'recipes') if u.find_spec(m)])"
+    )
+    proc = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_editable_install_exposes_only_zoo(tmp_path):
+    """The dev venv's editable install maps export/ and benchmarks/ inside zoo, no more."""
+    _assert_only_zoo_is_importable(Path(sys.executable), tmp_path)

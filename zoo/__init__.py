@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo import families as _families  # noqa: F401  (registers the built-in families)
-from zoo._errors import (
+from zoo._family import Params, SpecProblem, register_family
+from zoo._registry import REGISTRY, describe_entry
+from zoo.errors import (
     ContractError,
     DuplicateModelError,
     OverrideError,
@@ -25,8 +27,6 @@ from zoo._errors import (
     UnknownModelError,
     ZooError,
 )
-from zoo._family import Params, SpecProblem, register_family
-from zoo._registry import REGISTRY, describe_entry
 
 __version__ = "0.1.0"
 
@@ -190,12 +190,12 @@ def export(
     ``model_or_name`` is a registered name or a model from :func:`get` (trained or not);
     ``data`` are real example rows ``{input name: array [N, ...]}`` for validation and int8
     calibration; ``on_failure="record"`` keeps every format that works when one fails. See
-    :func:`export.export_model` for details (imported lazily).
+    :func:`zoo.exporters.export_model` for details (imported lazily).
 
     Example:
         >>> zoo.export("cnn_lstm_fusion_tiny", "artifacts/", formats=["saved_model"])
     """
-    from export import export_model
+    from zoo.exporters import export_model
 
     return export_model(
         model_or_name,
@@ -210,11 +210,11 @@ def export(
 
 
 def bench(target: str | os.PathLike[str], **kwargs: Any) -> Any:
-    """Time a model across backends; see :func:`benchmarks.run` (imported lazily).
+    """Time a model across backends; see :func:`zoo.benchmarks.run` (imported lazily).
 
     Example:
         >>> zoo.bench("cnn_lstm_fusion_tiny", quick=True)
     """
-    from benchmarks import run
+    from zoo.benchmarks import run
 
     return run(str(target), **kwargs)

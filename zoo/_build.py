@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo._errors import ContractError
 from zoo._recipe import InputSpec, OutputSpec
 from zoo._registry import Entry
+from zoo.errors import ContractError
 
 
 @dataclass(frozen=True)
 class Origin:
     """Which recipe (and overrides) a model was built from: ``model.zoo_origin``.
 
-    :func:`export.export_model` reads it, so a model from :func:`zoo.get` that was trained
+    :func:`zoo.exporters.export_model` reads it, so a model from :func:`zoo.get` that was trained
     afterwards exports with its recipe's I/O contract, family and tolerances.
     """
 

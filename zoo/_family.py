@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     from zoo._recipe import InputSpec

@@ -11,12 +11,13 @@ from __future__ import annotations
 import sys
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from zoo._errors import RecipeError, describe, did_you_mean
+from zoo.errors import RecipeError, ZooError, describe, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -219,3 +220,22 @@ def _dig(data: Any, loc: tuple[Any, ...]) -> Any:
         else:
             return data
     return data
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["num_classes=5", "pooling=gap"]`` → ``{"num_classes": 5, "pooling": "gap"}``.
+
+    Values are read as TOML (``5``, ``1e-3``, ``true``, ``[32, 64]``, ``"text"``); anything
+    that is not valid TOML is taken as a plain string.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ZooError(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_classes=5.")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        overrides[key.strip()] = value
+    return overrides

@@ -16,15 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from zoo._errors import (
-    DuplicateModelError,
-    OverrideError,
-    RecipeError,
-    UnknownModelError,
-    ZooError,
-    closest,
-    did_you_mean,
-)
 from zoo._family import FAMILIES, Family, Params, SpecProblem
 from zoo._recipe import (
     NAME_PATTERN,
@@ -34,6 +25,15 @@ from zoo._recipe import (
     located_problems,
     parse_recipe,
     read_toml,
+)
+from zoo.errors import (
+    DuplicateModelError,
+    OverrideError,
+    RecipeError,
+    UnknownModelError,
+    ZooError,
+    closest,
+    did_you_mean,
 )
 
 ENV_VAR = "ZOO_RECIPES_PATH"

@@ -19,27 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo._errors import ZooError
-from zoo._recipe import tomllib
-
-
-def parse_set(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["num_classes=5", "pooling=gap"]`` → ``{"num_classes": 5, "pooling": "gap"}``.
-
-    Values are read as TOML (``5``, ``1e-3``, ``true``, ``[32, 64]``, ``"text"``); anything
-    that is not valid TOML is taken as a plain string.
-    """
-    overrides: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ZooError(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_classes=5.")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        overrides[key.strip()] = value
-    return overrides
+from zoo.benchmarks.command import add_arguments as add_bench_arguments
+from zoo.console import console
+from zoo.errors import ZooError
+from zoo.registry import parse_overrides
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,45 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         "bench",
         help="time a model across backends (or: zoo bench compare RUN_A RUN_B)",
     )
-    p.add_argument("target", help="model name, export folder, or 'compare'")
-    p.add_argument("others", nargs="*", help="with 'compare': the two run folders")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backends", help="comma-separated backend names (default all)")
-    p.add_argument("--formats", help="formats to export first (default: the recipe's)")
-    p.add_argument("--batch", help="comma-separated batch sizes (default 1,8,32; quick 1)")
-    p.add_argument("--threads", help="comma-separated thread counts (default 1,all; quick all)")
-    p.add_argument("--iters", type=int, help="cap on timed calls per measurement")
-    p.add_argument("--warmup", type=int, help="untimed calls first")
-    p.add_argument("--max-seconds", type=float, help="time cap per measurement")
-    p.add_argument("--quick", action="store_true", help="short run (demo, tests)")
-    p.add_argument(
-        "--fresh-export",
-        action="store_true",
-        help="export again even if an intact export with the same content key is stored",
-    )
-    p.add_argument("--out", default=Path("runs"), type=Path, help="reports folder (default runs/)")
-    p.add_argument(
-        "--threshold", type=float, default=0.10, help="compare: regression threshold (0.10 = 10%%)"
-    )
-    p.add_argument(
-        "--quant-sweep",
-        action="store_true",
-        help="accuracy of every export on real held-out data, with size and batch-1 latency",
-    )
-    p.add_argument("--limit", type=int, help="--quant-sweep: at most N examples per split")
+    add_bench_arguments(p)
     return parser
 
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
-
-
-def console() -> Any:
-    """A rich console; 160 columns when stdout is not a terminal (logs, CI, pipes)."""
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _range(spec: dict[str, Any]) -> str:
@@ -181,7 +131,7 @@ def _model_stats(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cmd_show(args: argparse.Namespace) -> None:
-    overrides = parse_set(args.set)
+    overrides = parse_overrides(args.set)
     info = zoo.info(args.name, **overrides)
     if args.json:
         if not args.no_build:
@@ -230,7 +180,7 @@ def _cmd_build(args: argparse.Namespace) -> None:
         raise ZooError(
             f"--out {str(out)!r}: expected a file name ending in .keras, e.g. model.keras."
         )
-    model = zoo.get(args.name, seed=args.seed, **parse_set(args.set))
+    model = zoo.get(args.name, seed=args.seed, **parse_overrides(args.set))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.keras")
     try:
@@ -252,12 +202,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
         validate=not args.no_validate,
         seed=args.seed,
         on_failure="record" if args.keep_going else "raise",
-        **parse_set(args.set),
+        **parse_overrides(args.set),
     )
     from rich.markup import escape
     from rich.table import Table
 
-    from export.validate import task_summary, worst_gated_error
+    from zoo.exporters.validate import task_summary, worst_gated_error
 
     manifest = result.manifest
     stats = manifest["export_stats"]
@@ -309,9 +259,9 @@ def _export_check(args: argparse.Namespace, formats: list[str] | None) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from export import check_export
+    from zoo.exporters import check_export
 
-    findings = check_export(args.name, formats=formats, seed=args.seed, **parse_set(args.set))
+    findings = check_export(args.name, formats=formats, seed=args.seed, **parse_overrides(args.set))
     table = Table(title=f"export --check {args.name} (nothing written)", title_justify="left")
     for col in ("format", "feasible", "seconds", "notes / error"):
         table.add_column(col)
@@ -323,7 +273,7 @@ def _export_check(args: argparse.Namespace, formats: list[str] | None) -> int:
 
 
 def _cmd_card(args: argparse.Namespace) -> int:
-    from benchmarks.card import latest_run, write_model_card
+    from zoo.cards import latest_run, write_model_card
 
     zoo.info(args.name)  # unknown names fail before any heavy import
     run_dir = args.run or latest_run(args.name, args.runs)
@@ -337,7 +287,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from export import verify
+    from zoo.exporters import verify
 
     report = verify(args.folder)
     table = Table(title=f"verify {args.folder}", title_justify="left")
@@ -362,98 +312,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _ints(text: str | None, flag: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise ZooError(
-            f"{flag} {text!r}: expected comma-separated integers, e.g. 1,8,32."
-        ) from None
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.target == "compare":
-        return _bench_compare(args)
-    if args.quant_sweep:
-        return _bench_quant_sweep(args)
-    if args.limit is not None:
-        raise ZooError("--limit applies to --quant-sweep only.")
-    if args.others:
-        raise ZooError(
-            f"unexpected arguments {args.others}; only `zoo bench compare` takes two runs."
-        )
-    from benchmarks import run
-    from benchmarks._report import render
+    from zoo.benchmarks.command import run_command
 
-    result = run(
-        args.target,
-        backends=[b.strip() for b in args.backends.split(",")] if args.backends else None,
-        batches=_ints(args.batch, "--batch"),
-        threads=_ints(args.threads, "--threads"),
-        quick=args.quick,
-        iters=args.iters,
-        warmup=args.warmup,
-        max_seconds=args.max_seconds,
-        formats=args.formats.split(",") if args.formats else None,
-        out=args.out,
-        seed=args.seed,
-        progress=sys.stderr.isatty(),
-        reuse_export=not args.fresh_export,
-        **parse_set(args.set),
-    )
-    render(result)
-    return 0
-
-
-def _bench_quant_sweep(args: argparse.Namespace) -> int:
-    given = [
-        flag
-        for flag, value in (
-            ("--set", args.set),
-            ("--backends", args.backends),
-            ("--formats", args.formats),
-            ("--batch", args.batch),
-            ("--threads", args.threads),
-            ("--iters", args.iters),
-            ("--warmup", args.warmup),
-            ("--max-seconds", args.max_seconds),
-        )
-        if value is not None
-    ]
-    if given or args.others:
-        raise ZooError(
-            f"--quant-sweep takes a model name with --quick, --limit, --seed and --out; "
-            f"received {', '.join(given + args.others)}."
-        )
-    from benchmarks.quant_sweep import render, sweep
-
-    result = sweep(
-        args.target,
-        out=args.out,
-        quick=args.quick,
-        limit=args.limit,
-        seed=args.seed,
-        progress=sys.stderr.isatty(),
-    )
-    render(result)
-    return 0
-
-
-def _bench_compare(args: argparse.Namespace) -> int:
-    if len(args.others) != 2:
-        raise ZooError(
-            f"zoo bench compare takes two run folders, received {len(args.others)}: "
-            "zoo bench compare runs/A runs/B"
-        )
-    from benchmarks.compare import compare_runs, load_run, render_compare
-
-    result = compare_runs(
-        load_run(Path(args.others[0])), load_run(Path(args.others[1])), threshold=args.threshold
-    )
-    console().print(render_compare(result))
-    return result.exit_code
+    return run_command(args)
 
 
 COMMANDS = {

@@ -51,7 +51,7 @@ def caffe_preprocessing(
     import keras
 
     if len(mean) != shape[-1]:
-        from zoo._errors import ZooError
+        from zoo.errors import ZooError
 
         raise ZooError(
             f"caffe_preprocessing: mean has {len(mean)} values but the image has "

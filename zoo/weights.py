@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from zoo._errors import ZooError, did_you_mean
+from zoo.errors import ZooError, did_you_mean
 
 NONE = "none"
 IMAGENET = "imagenet"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from export._base import ExportFormat
+from zoo.exporters._base import ExportFormat
 
 
 def collect() -> dict[str, ExportFormat]:

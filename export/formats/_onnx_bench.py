@@ -4,11 +4,12 @@ Quantizes one fp32 ONNX graph several ways and times each with onnxruntime (the
 ``onnx`` runner: ORT_ENABLE_ALL, same thread count) at batch 1. The variants are timed in
 interleaved rounds so that load from other processes spreads evenly over them; warm-up
 calls are discarded; the table gives p50/p90 and the largest difference from the fp32 graph
-on realistic inputs. This is how :data:`export.formats.onnx.INT8_SETTINGS` was chosen.
+on realistic inputs. This is how :data:`zoo.exporters.formats.onnx.INT8_SETTINGS` was chosen.
 
 Example:
-    $ python -m export.formats._onnx_bench cnn_lstm_fusion
-    $ python -m export.formats._onnx_bench cnn_lstm_fusion --fp32 out/cnn_lstm_fusion/model.onnx
+    $ python -m zoo.exporters.formats._onnx_bench cnn_lstm_fusion
+    $ python -m zoo.exporters.formats._onnx_bench cnn_lstm_fusion \
+        --fp32 out/cnn_lstm_fusion/model.onnx
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from export.formats._onnx_quant import QuantSettings, quantize
-from export.formats.onnx import INT8_SETTINGS, OnnxRunner
-from export.validate import sample_inputs
+from zoo.exporters.formats._onnx_quant import QuantSettings, quantize
+from zoo.exporters.formats.onnx import INT8_SETTINGS, OnnxRunner
+from zoo.exporters.validate import sample_inputs
 
 #: Variant name → settings (``None`` for the fp32 graph itself).
 VARIANTS: dict[str, QuantSettings | None] = {
@@ -66,7 +66,7 @@ def compare(
     Example:
         >>> compare("cnn_lstm_fusion", Path("out/cnn_lstm_fusion/model.onnx"), Path("/tmp/q"))
     """
-    from zoo._registry import REGISTRY
+    from zoo.registry import REGISTRY
 
     inputs = REGISTRY.get(name).recipe.inputs
     dtypes = {k: v.dtype for k, v in inputs.items()}
@@ -126,7 +126,7 @@ def _time(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m export.formats._onnx_bench NAME [--fp32 FILE]``."""
+    """Command line: ``python -m zoo.exporters.formats._onnx_bench NAME [--fp32 FILE]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="registered model name, e.g. cnn_lstm_fusion")
     parser.add_argument("--fp32", type=Path, help="existing model.onnx (else exported, seed 0)")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-bench-") as tmp:
         fp32 = args.fp32
         if fp32 is None:
-            from export import export_model
+            from zoo.exporters import export_model
 
             result = export_model(args.name, Path(tmp), formats=["onnx:fp32"], seed=0)
             fp32 = result.path / "model.onnx"

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 #: ONNX opset of every exported graph. 17 is the newest opset for which tf2onnx 1.17 uses its
 #: long-standing converters throughout (it has opset-18 handlers for two op kinds only), it

@@ -5,8 +5,8 @@ export context) is the default; dynamic quantization stays available as a settin
 the choice was measured, not assumed: on the full-size ``cnn_lstm_fusion`` static QDQ ran
 1.7-2.4× faster than fp32 while ``quantize_dynamic`` ran at 0.5-0.6× of fp32's speed, but
 for the transformer ``bert_classifier`` dynamic won (see
-``export.formats.onnx.FAMILY_INT8_SETTINGS``; ``python -m export.formats._onnx_bench NAME``
-measures it).
+``zoo.exporters.formats.onnx.FAMILY_INT8_SETTINGS``;
+``python -m zoo.exporters.formats._onnx_bench NAME`` measures it).
 
 Only the op types in :data:`QUANTIZED_OP_TYPES` are quantized: the compute-heavy ones
 (``Conv``, ``MatMul``, ``Gemm``) and the cheap ones around them that onnxruntime can run on
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from zoo.exporters._base import Arrays
 
-from export._base import Arrays
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 #: Op types quantized by default (see the module docstring).
 QUANTIZED_OP_TYPES: tuple[str, ...] = (

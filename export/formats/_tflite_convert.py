@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from export._base import ExportContext, model_key
-from zoo._errors import ZooError
+from zoo.exporters._base import ExportContext, model_key
+
+from zoo.errors import ZooError
 
 #: Number of calibration examples drawn from ``ctx.calibration`` for full int8.
 CALIBRATION_SAMPLES = 100

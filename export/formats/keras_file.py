@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from export._base import Arrays, ExportContext, ExportFormat
+from zoo.exporters._base import Arrays, ExportContext, ExportFormat
 
 
 def write(model: Any, path: Path, ctx: ExportContext) -> None:

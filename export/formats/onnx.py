@@ -1,11 +1,11 @@
 """``onnx:fp32`` and ``onnx:int8``: ONNX graphs run with onnxruntime.
 
 ``onnx:fp32`` (``model.onnx``) is the Keras model converted by tf2onnx at opset
-:data:`~export.formats._onnx_graph.OPSET`, with the recipe's input and output names, a
+:data:`~zoo.exporters.formats._onnx_graph.OPSET`, with the recipe's input and output names, a
 symbolic ``batch`` leading axis and a full ``onnx.checker`` pass. ``onnx:int8``
 (``model_int8.onnx``) is that graph statically quantized to int8 in QDQ form (per-channel
 weights, activation ranges calibrated on realistic inputs); see
-:mod:`export.formats._onnx_quant` and :data:`INT8_SETTINGS`.
+:mod:`zoo.exporters.formats._onnx_quant` and :data:`INT8_SETTINGS`.
 
 Artifacts load in onnxruntime alone: no TensorFlow or Keras import is needed to run them.
 
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo.exporters._base import Arrays, ExportContext, ExportFormat, model_key
+from zoo.exporters.formats import _onnx_graph as graph
+from zoo.exporters.formats._onnx_quant import QuantSettings, quantize
 
-from export._base import Arrays, ExportContext, ExportFormat, model_key
-from export.formats import _onnx_graph as graph
-from export.formats._onnx_quant import QuantSettings, quantize
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 FP32_ARTIFACT = "model.onnx"
 INT8_ARTIFACT = "model_int8.onnx"
@@ -38,7 +38,7 @@ INT8_ARTIFACT = "model_int8.onnx"
 #: int8 settings for every family without an entry in :data:`FAMILY_INT8_SETTINGS`.
 #: Static QDQ won the measured comparison with ``quantize_dynamic`` on the full-size
 #: ``cnn_lstm_fusion`` (p50 at batch 1, same threads): static ran 1.7-2.4x faster than
-#: fp32, dynamic 0.5-0.6x. Re-measure with ``python -m export.formats._onnx_bench NAME``.
+#: fp32, dynamic 0.5-0.6x. Re-measure with ``python -m zoo.exporters.formats._onnx_bench NAME``.
 INT8_SETTINGS = QuantSettings()
 
 #: family → int8 settings, where a family is better served by other settings.

@@ -14,8 +14,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from export._base import Arrays, ExportContext, ExportFormat
-from zoo._errors import ZooError
+from zoo.exporters._base import Arrays, ExportContext, ExportFormat
+
+from zoo.errors import ZooError
 
 SIGNATURE = "serving_default"
 #: The endpoint every SavedModel has (``serving_default`` is an alias of it).

@@ -15,7 +15,7 @@ same arrays as Keras. Each artifact runs in the standalone ``ai_edge_litert`` in
 (no TensorFlow, no Flex delegate) with XNNPACK; inputs and outputs are matched by name
 through the ``serving_default`` signature, never by position. How the graph is made
 builtin-only (RNN layers unrolled at trace time, dynamic batch, fixed batch 1 as a
-fallback) is in :mod:`export.formats._tflite_convert`.
+fallback) is in :mod:`zoo.exporters.formats._tflite_convert`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo.exporters._base import Arrays, ExportContext, ExportFormat
+from zoo.exporters.formats._tflite_convert import SIGNATURE, Variant, convert
+from zoo.exporters.formats._tflite_flatbuffer import custom_ops, float_compute_ops, op_types
 
-from export._base import Arrays, ExportContext, ExportFormat
-from export.formats._tflite_convert import SIGNATURE, Variant, convert
-from export.formats._tflite_flatbuffer import custom_ops, float_compute_ops, op_types
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("fp32"),

@@ -6,7 +6,7 @@ import random
 from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 T = TypeVar("T", bound=Hashable)
 

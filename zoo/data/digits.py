@@ -14,8 +14,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo._errors import ZooError
 from zoo.data._split import check_split_args, stratified_split
+from zoo.errors import ZooError
 
 INSTALL_COMMAND = ".venv/bin/pip install scikit-learn==1.9.1"
 #: Label ``i`` is the digit ``i``.

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo._errors import ZooError
 from zoo.data._split import check_split_args, stratified_split
+from zoo.errors import ZooError
 
 #: Module name of the ``vadersentiment`` distribution.
 VADER_MODULE = "vaderSentiment"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo._errors import ZooError
+from zoo.errors import ZooError
 
 MINILM = "minilm-l6"
 RANDOM_TINY = "random-tiny"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo._errors import ZooError, describe
+from zoo.errors import ZooError, describe
 
 #: The model inputs this step produces, in a fixed order.
 INPUT_NAMES = ("token_ids", "padding_mask", "segment_ids")

@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from zoo._errors import ZooError
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
+from zoo.errors import ZooError
 from zoo.families._bert_sources import KNOWN_LIMITS, MINILM, Limits
 from zoo.families._bert_text import INPUT_NAMES
 from zoo.families._common import compile_classifier, probabilities

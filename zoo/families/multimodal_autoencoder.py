@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from zoo._errors import ZooError
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
+from zoo.errors import ZooError
 from zoo.families._common import check_tokens
 
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from zoo import weights as zoo_weights
-from zoo._errors import ZooError
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
+from zoo.errors import ZooError
 from zoo.families._common import compile_classifier, probabilities
 
 #: ResNet50 stages in network order; ``trainable_stages = N`` unfreezes the last N.

@@ -7,7 +7,7 @@ summary with a note), the exported formats with their measured parity (from the 
 ``artifacts/<name>/manifest.json``) and the batch-1 benchmark table (from ``results.json``).
 
 Example:
-    >>> from benchmarks.card import latest_run, write_model_card
+    >>> from zoo.cards import latest_run, write_model_card
     >>> write_model_card("cnn_lstm_fusion", run_dir=latest_run("cnn_lstm_fusion"))
     PosixPath('runs/20261124-193000-cnn_lstm_fusion/MODEL_CARD.md')
 """
@@ -23,8 +23,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from export.validate import task_summary, worst_gated_error
-from zoo._errors import ZooError
+from zoo.errors import ZooError
+from zoo.exporters.validate import task_summary, worst_gated_error
 
 CARD = "MODEL_CARD.md"
 RESULTS = "results.json"
@@ -123,7 +123,7 @@ def _results(name: str, run_dir: Path | None) -> dict[str, Any] | None:
         )
     if not (run_dir / RESULTS).is_file():
         return None
-    from benchmarks.compare import load_run
+    from zoo.benchmarks.compare import load_run
 
     results = load_run(run_dir)
     if results.get("name") != name:
@@ -224,7 +224,7 @@ def _size_section(model: Any, name: str, info: dict[str, Any]) -> list[str]:
 
 def _flops(model: Any, name: str) -> str:
     from zoo._analysis import flops_per_example
-    from zoo._registry import REGISTRY
+    from zoo.registry import REGISTRY
 
     try:
         return f"{flops_per_example(model, REGISTRY.get(name).recipe.inputs):,}"

@@ -1,0 +1,458 @@
+"""One benchmark run: plan the jobs, spawn one worker per job, collect rows, recommend.
+
+For every backend × batch size × thread count a fresh worker process
+(:mod:`zoo.benchmarks._worker`) loads the artifact, runs it once (cold start), warms up,
+times calls with ``time.perf_counter_ns`` until the median's 95% confidence interval is
+within ±2% (or a time cap), and reports peak memory. Outputs are compared with the Keras
+direct call on the same inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from zoo.benchmarks._backends import Backend, backends_for
+from zoo.benchmarks._env import fingerprint
+from zoo.benchmarks._stats import Stats, summarize
+from zoo.exporters import MANIFEST, sample_inputs
+
+from zoo.errors import ZooError, did_you_mean
+from zoo.registry import InputSpec
+
+__all__ = ["BenchResult", "Plan", "Row", "recommend", "run"]
+
+#: The backend whose timing loop is checked against a bare ``for`` loop, first present wins.
+SELF_CHECK_ORDER = ("onnx:fp32", "tflite:fp32", "saved_model", "tf_function", "keras_call")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    batches: tuple[int, ...]
+    threads: tuple[int, ...]
+    warmup: int
+    min_iters: int
+    max_iters: int
+    max_seconds: float
+    target_ci: float = 0.02
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        quick: bool,
+        batches: list[int] | None = None,
+        threads: list[int] | None = None,
+        max_seconds: float | None = None,
+        iters: int | None = None,
+        warmup: int | None = None,
+    ) -> Plan:
+        """The default (sweeps) or quick (batch 1, all cores, short) plan, with overrides."""
+        cores = os.cpu_count() or 1
+        if quick:
+            plan = cls((1,), (cores,), warmup=3, min_iters=10, max_iters=200, max_seconds=1.0)
+        else:
+            plan = cls((1, 8, 32), tuple(sorted({1, cores})), 10, 30, 2000, 5.0)
+        return cls(
+            tuple(batches) if batches else plan.batches,
+            tuple(threads) if threads else plan.threads,
+            plan.warmup if warmup is None else warmup,
+            plan.min_iters if iters is None else min(plan.min_iters, iters),
+            plan.max_iters if iters is None else iters,
+            plan.max_seconds if max_seconds is None else max_seconds,
+        )
+
+
+@dataclass
+class Row:
+    """One backend at one batch size and thread count."""
+
+    backend: str
+    runtime: str
+    precision: str
+    description: str
+    batch: int
+    threads: int
+    stats: Stats | None = None
+    cold_start_ms: dict[str, float] | None = None
+    peak_rss_mb: float | None = None
+    size_bytes: int | None = None
+    max_abs_vs_keras: float | None = None
+    parity_ok: bool | None = None
+    speedup_vs_predict: float | None = None
+    self_check: dict[str, float] | None = None
+    skipped: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["stats"] = self.stats.as_dict() if self.stats else None
+        return data
+
+
+@dataclass
+class BenchResult:
+    """Everything one run measured, and where its report went."""
+
+    name: str
+    rows: list[Row]
+    export: dict[str, Any]
+    run_dir: Path
+    environment: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    recommended: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": 1,
+            "name": self.name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "settings": self.settings,
+            "environment": self.environment,
+            "export": self.export,
+            "rows": [r.as_dict() for r in self.rows],
+            "recommended": self.recommended,
+        }
+
+
+def run(
+    target: str,
+    *,
+    backends: list[str] | None = None,
+    batches: list[int] | None = None,
+    threads: list[int] | None = None,
+    quick: bool = False,
+    iters: int | None = None,
+    warmup: int | None = None,
+    max_seconds: float | None = None,
+    formats: list[str] | str | None = None,
+    out: str | Path = "runs",
+    seed: int = 0,
+    progress: bool = False,
+    reuse_export: bool = True,
+    **overrides: Any,
+) -> BenchResult:
+    """Export (or open) a model and time it on every backend.
+
+    Args:
+        target: A registered model name, or a folder written by ``zoo export``.
+        backends: Backend names to run (default: all that apply).
+        batches: Batch sizes (default 1, 8, 32; quick: 1).
+        threads: Thread counts (default 1 and all cores; quick: all cores).
+        quick: Short run for the demo and tests.
+        iters: Cap on timed calls per measurement (default adaptive up to 2000).
+        warmup: Untimed calls first (default 10, quick 3).
+        max_seconds: Time cap per measurement (default 5 s, quick 1 s).
+        formats: Formats to export when ``target`` is a name (default: the recipe's).
+        out: Reports go to ``out/<timestamp>-<name>/``.
+        seed: Seed for building by name and for the inputs.
+        progress: Show a progress bar on the terminal.
+        reuse_export: Time a stored export with the same content key (model, recipe,
+            seed, formats, library versions, zoo source) if it is intact, instead of
+            exporting again (see :mod:`zoo.benchmarks._store`).
+        **overrides: Parameter overrides when building by name.
+
+    Returns:
+        The rows, the recommended backend per precision and the run folder, where
+        ``results.json``, ``results.csv`` and ``report.md`` were written.
+    """
+    plan = Plan.make(
+        quick=quick,
+        batches=batches,
+        threads=threads,
+        max_seconds=max_seconds,
+        iters=iters,
+        warmup=warmup,
+    )
+    for value, what in ((plan.batches, "batch size"), (plan.threads, "thread count")):
+        if any(v < 1 for v in value):
+            raise ZooError(f"every {what} must be ≥ 1; received {list(value)}.")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder, manifest, origin = _artifacts(
+        target, Path(out), stamp, seed, formats, overrides, reuse=reuse_export
+    )
+    name = manifest["name"]
+    run_dir = Path(out) / f"{stamp}-{name}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    available = backends_for(list(manifest["artifacts"]))
+    chosen = _choose(available, backends)
+
+    specs = {k: InputSpec(**v) for k, v in manifest["inputs"].items()}
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
+        work = Path(scratch)
+        jobs = _jobs(chosen, plan, available)
+        inputs = {}
+        for b in plan.batches:
+            inputs[b] = work / f"inputs_b{b}.npz"
+            np.savez(inputs[b], **sample_inputs(specs, b, seed=seed))
+        reference: dict[int, Path] = {}
+        for backend, batch, n_threads, timed in _with_progress(jobs, progress, name):
+            outputs = work / f"out_{len(rows)}_{batch}_{n_threads}.npz"
+            result = _spawn(
+                backend,
+                manifest,
+                folder,
+                inputs[batch],
+                outputs,
+                batch,
+                n_threads,
+                plan,
+                timed=timed,
+                self_check=timed and _is_self_checked(backend, chosen, batch, plan),
+            )
+            if backend.name == "keras_call" and batch not in reference and "skipped" not in result:
+                reference[batch] = outputs
+            if timed:
+                rows.append(_row(backend, batch, n_threads, result, manifest, folder))
+                _parity(rows[-1], outputs, reference.get(batch))
+    _speedups(rows)
+    result = BenchResult(
+        name,
+        rows,
+        {"path": str(folder), "parity": _export_parity(manifest), **origin},
+        run_dir,
+        fingerprint(),
+        {
+            "batches": list(plan.batches),
+            "threads": list(plan.threads),
+            "quick": quick,
+            "seed": seed,
+            "max_seconds": plan.max_seconds,
+            "target_ci": plan.target_ci,
+            "warmup": plan.warmup,
+            "max_iters": plan.max_iters,
+            "target": target,
+        },
+    )
+    result.recommended = recommend(rows)
+    from zoo.benchmarks._report import write_report
+
+    write_report(result)
+    return result
+
+
+def _choose(available: list[Backend], names: list[str] | None) -> list[Backend]:
+    by_name = {b.name: b for b in available}
+    if names is None:
+        return available
+    for n in names:
+        if n not in by_name:
+            raise ZooError(
+                f"unknown or unavailable backend {n!r}; this export supports: "
+                f"{', '.join(by_name)}.{did_you_mean(n, by_name)}"
+            )
+    return [by_name[n] for n in names]
+
+
+def _jobs(
+    chosen: list[Backend], plan: Plan, available: list[Backend]
+) -> list[tuple[Backend, int, int, bool]]:
+    """(backend, batch, threads, timed); an untimed keras_call first gives the reference."""
+    keras_call = next((b for b in available if b.name == "keras_call"), None)
+    jobs = []
+    for batch in plan.batches:
+        if keras_call is not None and keras_call not in chosen:
+            jobs.append((keras_call, batch, max(plan.threads), False))
+        for n_threads in plan.threads:
+            ordered = sorted(chosen, key=lambda b: b.name != "keras_call")
+            jobs += [(b, batch, n_threads, True) for b in ordered]
+    return jobs
+
+
+def _is_self_checked(backend: Backend, chosen: list[Backend], batch: int, plan: Plan) -> bool:
+    names = [b.name for b in chosen]
+    first = next((n for n in SELF_CHECK_ORDER if n in names), None)
+    return backend.name == first and batch == plan.batches[0]
+
+
+def _with_progress(jobs: list[Any], show: bool, name: str) -> Any:
+    if not show:
+        yield from jobs
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"bench {name}", total=len(jobs))
+        for job in jobs:
+            bar.update(task, description=f"{job[0].name} b={job[1]} t={job[2]}")
+            yield job
+            bar.advance(task)
+
+
+def _spawn(
+    backend: Backend,
+    manifest: dict[str, Any],
+    folder: Path,
+    inputs: Path,
+    outputs: Path,
+    batch: int,
+    threads: int,
+    plan: Plan,
+    *,
+    timed: bool,
+    self_check: bool,
+) -> dict[str, Any]:
+    """Run one measurement in a fresh worker process and return its result."""
+    artifact = folder / manifest["artifacts"][backend.artifact]["path"]
+    result_path = outputs.with_suffix(".json")
+    job = {
+        "backend": backend.name,
+        "formats": list(manifest["artifacts"]),
+        "artifact": str(artifact),
+        "inputs": str(inputs),
+        "outputs": str(outputs),
+        "result": str(result_path),
+        "batch": batch,
+        "threads": threads,
+        "warmup": plan.warmup,
+        "min_iters": plan.min_iters,
+        "max_iters": plan.max_iters if timed else 0,
+        "max_seconds": plan.max_seconds,
+        "target_ci": plan.target_ci,
+        "self_check": self_check,
+    }
+    job_path = outputs.with_suffix(".job.json")
+    job["spawn_ns"] = time.time_ns()
+    job_path.write_text(json.dumps(job))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo.benchmarks._worker", str(job_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=plan.max_seconds * 3 + 600,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0 or not result_path.is_file():
+        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        return {"skipped": f"worker failed (exit {proc.returncode}): {' | '.join(tail)}"}
+    return json.loads(result_path.read_text())
+
+
+def _row(
+    backend: Backend,
+    batch: int,
+    threads: int,
+    result: dict[str, Any],
+    manifest: dict[str, Any],
+    folder: Path,
+) -> Row:
+    row = Row(backend.name, backend.runtime, backend.precision, backend.description, batch, threads)
+    if "skipped" in result:
+        row.skipped = result["skipped"]
+        return row
+    row.stats = summarize(result["samples_ns"], batch)
+    row.cold_start_ms = result["cold_start_ms"]
+    row.peak_rss_mb = result["peak_rss_mb"]
+    row.size_bytes = manifest["artifacts"][backend.artifact]["bytes"]
+    row.self_check = result["self_check"]
+    return row
+
+
+def _parity(row: Row, outputs: Path, reference: Path | None) -> None:
+    if row.skipped or reference is None or not outputs.is_file():
+        return
+    with np.load(outputs) as got, np.load(reference) as want:
+        row.max_abs_vs_keras = max(
+            float(np.max(np.abs(got[k].astype(np.float64) - want[k].astype(np.float64))))
+            for k in want.files
+        )
+    row.parity_ok = row.max_abs_vs_keras <= _tolerance(row.backend, row)
+
+
+def _tolerance(backend: str, row: Row) -> float:
+    from zoo.exporters.tolerances import tolerance
+
+    return tolerance(backend).atol
+
+
+def _speedups(rows: list[Row]) -> None:
+    predict = {
+        (r.batch, r.threads): r.stats.p50_ms
+        for r in rows
+        if r.backend == "keras_predict" and r.stats
+    }
+    for r in rows:
+        base = predict.get((r.batch, r.threads))
+        if r.stats and base:
+            r.speedup_vs_predict = base / r.stats.p50_ms
+
+
+def recommend(rows: list[Row]) -> dict[str, str]:
+    """Fastest backend per precision at the smallest batch and most threads, parity holding."""
+    timed = [r for r in rows if r.stats and r.parity_ok]
+    if not timed:
+        return {}
+    batch = min(r.batch for r in timed)
+    threads = max(r.threads for r in timed if r.batch == batch)
+    best: dict[str, Row] = {}
+    for r in (r for r in timed if r.batch == batch and r.threads == threads):
+        if r.precision not in best or r.stats.p50_ms < best[r.precision].stats.p50_ms:
+            best[r.precision] = r
+    return {precision: r.backend for precision, r in sorted(best.items())}
+
+
+def _export_parity(manifest: dict[str, Any]) -> dict[str, float]:
+    from zoo.exporters.validate import worst_gated_error
+
+    artifacts = manifest["artifacts"]
+    worst = {fmt: worst_gated_error(art.get("parity", [])) for fmt, art in artifacts.items()}
+    return {fmt: float("nan") if err is None else err for fmt, err in worst.items()}
+
+
+def _artifacts(
+    target: str,
+    out: Path,
+    stamp: str,
+    seed: int,
+    formats: Any,
+    overrides: dict[str, Any],
+    *,
+    reuse: bool = True,
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Open an export folder, or export a registered model (validated, Keras file included).
+
+    A model name is exported, in a child process, into the store under
+    ``out/.exports/<key>/`` (see :mod:`zoo.benchmarks._store`), or, with ``reuse``, an intact
+    stored export with the same key is timed again; either way
+    ``out/<stamp>-<name>/artifacts`` links to it.
+
+    Returns:
+        The export folder, its manifest, and how it was obtained (for ``results.json``).
+    """
+    folder = Path(target)
+    if (folder / MANIFEST).is_file():
+        if overrides:
+            raise ZooError("overrides apply when benchmarking a model name, not an export folder.")
+        return folder, json.loads((folder / MANIFEST).read_text()), {"source": "folder"}
+    if folder.is_dir():
+        raise ZooError(
+            f"{folder} is a folder without {MANIFEST}; expected a model name or a folder "
+            "written by zoo export."
+        )
+    from zoo.benchmarks import _store
+    from zoo.exporters import declared_formats, parse_formats
+
+    wanted = parse_formats(formats, declared_formats(target))
+    wanted = wanted if "keras" in wanted else ["keras", *wanted]
+    key = _store.export_key(target, formats=wanted, seed=seed, overrides=overrides)
+    stored = out / _store.STORE / key / target
+    manifest = _store.intact(stored) if reuse else None
+    origin = {"source": "store", "key": key, "reused": manifest is not None}
+    if manifest is None:
+        manifest = _store.export_apart(
+            target, stored.parent, formats=wanted, seed=seed, overrides=overrides
+        )
+    _store.link(out / f"{stamp}-{target}", stored)
+    return stored, manifest, origin
