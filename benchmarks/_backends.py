@@ -8,6 +8,7 @@ imports TensorFlow, onnxruntime, LiteRT or OpenVINO at module level.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,10 @@ def _keras_call(path: Path) -> Runner:
     return KerasRunner(_keras_model(path))
 
 
+def _openvino(path: Path, threads: int, *, precision: str) -> Runner:
+    return OpenVinoRunner(path, precision=precision, threads=threads)
+
+
 def backends_for(formats: list[str]) -> list[Backend]:
     """Every backend that applies to an export holding ``formats`` (report order)."""
     out = list(_KERAS_BACKENDS) if "keras" in formats else []
@@ -205,9 +210,7 @@ def backends_for(formats: list[str]) -> list[Backend]:
                     "openvino",
                     "fp32" if precision == "f32" else "bf16",
                     "onnx:fp32",
-                    lambda p, t, precision=precision: OpenVinoRunner(
-                        p, precision=precision, threads=t
-                    ),
+                    functools.partial(_openvino, precision=precision),
                     f"OpenVINO CPU on the ONNX artifact, INFERENCE_PRECISION_HINT={precision}",
                 )
             )

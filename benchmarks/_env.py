@@ -11,7 +11,8 @@ from typing import Any
 
 def cpu_info() -> dict[str, Any]:
     """CPU model and the SIMD flags that matter for inference speed."""
-    model, flags = platform.processor() or "unknown", set()
+    model = platform.processor() or "unknown"
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")

@@ -37,7 +37,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     prepared = runner.prepare(inputs)
     outputs = runner.run(prepared)
     first = time.time_ns()
-    np.savez(job["outputs"], **{k: np.asarray(v) for k, v in outputs.items()})
+    arrays: dict[str, Any] = {k: np.asarray(v) for k, v in outputs.items()}
+    np.savez(job["outputs"], **arrays)
     result: dict[str, Any] = {
         "cold_start_ms": {
             "load": (loaded - job["spawn_ns"]) / 1e6,

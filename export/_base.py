@@ -20,6 +20,9 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+#: Signature key of the serving function in SavedModel and LiteRT artifacts.
+SERVING_SIGNATURE = "serving_default"
+
 Arrays = dict[str, np.ndarray]
 
 

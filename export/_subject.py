@@ -131,7 +131,9 @@ def _from_recipe(model: Any, name: str, overrides: dict[str, Any], data: Arrays 
 
 def _from_model(model: Any, data: Arrays | None) -> Subject:
     inputs = {
-        t.name: InputSpec(shape=[int(d) for d in t.shape[1:]], dtype=str(t.dtype))
+        t.name: InputSpec.model_validate(
+            {"shape": [int(d) for d in t.shape[1:]], "dtype": str(t.dtype)}
+        )
         for t in model.inputs
     }
     outs = model.output if isinstance(model.output, dict) else None
@@ -141,7 +143,9 @@ def _from_model(model: Any, data: Arrays | None) -> Subject:
             "expected a functional model built with outputs={name: tensor}."
         )
     outputs = {
-        k: OutputSpec(shape=[int(d) for d in v.shape[1:]], dtype=str(v.dtype))
+        k: OutputSpec.model_validate(
+            {"shape": [int(d) for d in v.shape[1:]], "dtype": str(v.dtype)}
+        )
         for k, v in outs.items()
     }
     draw, source = _data_draw(data, inputs) if data is not None else (None, "recipe ranges")

@@ -105,7 +105,7 @@ def test_flex_ops_are_detected_and_refused(tmp_path):
     assert traced.loops  # a While loop over time steps
 
     with pytest.raises(conv.NeedsFlexOps) as exc:
-        conv.convert_saved_model(tmp_path / "sm", conv.Variant("fp32"), ctx=ctx)
+        conv.convert_saved_model(tmp_path / "sm", conv.TfliteSettings("fp32"), ctx=ctx)
     assert isinstance(exc.value, ZooError)
     assert any(op.startswith("TensorList") for op in exc.value.ops)
     assert "TensorListReserve" in str(exc.value)
@@ -208,7 +208,7 @@ def test_fixed_batch_fallback_loops_over_rows(tmp_path, inputs3, monkeypatch):
 
     monkeypatch.setattr(conv, "convert_saved_model", flex_at_dynamic_batch)
     model = zoo.get(NAME, seed=0)
-    converted = conv.convert(model, _context(), conv.Variant("fp32"))
+    converted = conv.convert(model, _context(), conv.TfliteSettings("fp32"))
     assert converted.fixed_batch == 1
     assert converted.attempts == ["batch dynamic: needs ['Fake']"]
 
@@ -229,7 +229,7 @@ def test_flex_at_every_batch_is_an_error(monkeypatch):
     monkeypatch.setattr(conv, "convert_saved_model", always_flex)
     monkeypatch.setattr(conv, "trace_saved_model", lambda *a, **k: conv.Traced([], []))
     with pytest.raises(conv.NeedsFlexOps, match=r"simulated.*Tried: batch dynamic.*; batch 1"):
-        conv.convert(object(), _context(), conv.Variant("fp32"))
+        conv.convert(object(), _context(), conv.TfliteSettings("fp32"))
 
 
 def _generated(n, seed):

@@ -6,7 +6,7 @@ the choice was measured, not assumed: on the full-size ``cnn_lstm_fusion`` stati
 1.7-2.4× faster than fp32 while ``quantize_dynamic`` ran at 0.5-0.6× of fp32's speed, but
 for the transformer ``bert_classifier`` dynamic won (see
 ``zoo.exporters.formats.onnx.FAMILY_INT8_SETTINGS``;
-``python -m zoo.exporters.formats._onnx_bench NAME`` measures it).
+``python -m zoo.benchmarks.onnx_int8 NAME`` measures it).
 
 Only the op types in :data:`QUANTIZED_OP_TYPES` are quantized: the compute-heavy ones
 (``Conv``, ``MatMul``, ``Gemm``) and the cheap ones around them that onnxruntime can run on
@@ -19,7 +19,7 @@ list: integer inputs pass through untouched and the embeddings and recurrences s
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -109,7 +109,7 @@ class CalibrationFeed:
         dtypes: Graph input name → NumPy dtype.
     """
 
-    def __init__(self, examples: Iterator[Arrays], dtypes: dict[str, str]):
+    def __init__(self, examples: Iterator[Arrays], dtypes: Mapping[str, str]):
         self._examples = examples
         self._dtypes = dtypes
         self.count = 0
@@ -140,7 +140,7 @@ def quantize(
     *,
     settings: QuantSettings,
     calibration: Callable[[int], Iterator[Arrays]],
-    dtypes: dict[str, str],
+    dtypes: Mapping[str, str],
 ) -> dict[str, Any]:
     """Quantize the fp32 graph at ``fp32_path`` into ``out_path``.
 

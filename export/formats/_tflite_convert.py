@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.exporters._base import ExportContext, model_key
+from zoo.exporters._base import SERVING_SIGNATURE, ExportContext, model_key
 
 from zoo.errors import ZooError
 
@@ -37,16 +37,13 @@ CALIBRATION_SAMPLES = 100
 #: Batch sizes tried in order: dynamic first, then a fixed batch of 1.
 BATCH_CHOICES: tuple[int | None, ...] = (None, 1)
 
-#: Signature key of the converted model.
-SIGNATURE = "serving_default"
-
 
 @dataclass(frozen=True)
-class Variant:
+class TfliteSettings:
     """Converter settings of one ``tflite:*`` variant.
 
     Attributes:
-        name: Variant suffix (``fp32``, ``fp16``, ``dynamic_int8``, ``int8``).
+        name: TfliteSettings suffix (``fp32``, ``fp16``, ``dynamic_int8``, ``int8``).
         optimize: Set ``optimizations = [Optimize.DEFAULT]`` (weight quantization).
         float16: Store weights as float16 (``supported_types = [float16]``).
         calibrate: Full integer quantization from a representative dataset.
@@ -95,7 +92,7 @@ class Converted:
     attempts: list[str]
 
 
-def convert(model: Any, ctx: ExportContext, variant: Variant) -> Converted:
+def convert(model: Any, ctx: ExportContext, variant: TfliteSettings) -> Converted:
     """Convert ``model`` to ``.tflite`` bytes with builtin ops only.
 
     Args:
@@ -112,7 +109,7 @@ def convert(model: Any, ctx: ExportContext, variant: Variant) -> Converted:
         ZooError: full int8 was asked for a graph that still has a loop.
 
     Example:
-        >>> convert(model, ctx, Variant("fp32")).fixed_batch is None
+        >>> convert(model, ctx, TfliteSettings("fp32")).fixed_batch is None
         True
     """
     attempts: list[str] = []
@@ -236,7 +233,7 @@ def refuse_loops(loops: list[str]) -> None:
         )
 
 
-def convert_saved_model(folder: Path, variant: Variant, *, ctx: ExportContext) -> bytes:
+def convert_saved_model(folder: Path, variant: TfliteSettings, *, ctx: ExportContext) -> bytes:
     """Run the converter on a SavedModel folder with the variant's settings.
 
     Raises:
@@ -245,7 +242,9 @@ def convert_saved_model(folder: Path, variant: Variant, *, ctx: ExportContext) -
     """
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(folder), signature_keys=[SIGNATURE])
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(folder), signature_keys=[SERVING_SIGNATURE]
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant.optimize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -263,7 +262,7 @@ def convert_saved_model(folder: Path, variant: Variant, *, ctx: ExportContext) -
         raise conversion_error(exc, variant) from exc
 
 
-def conversion_error(exc: Exception, variant: Variant) -> ZooError:
+def conversion_error(exc: Exception, variant: TfliteSettings) -> ZooError:
     """Turn a converter exception into a :class:`NeedsFlexOps` or a :class:`ZooError`."""
     ops = flex_ops_in(exc)
     text = str(exc)

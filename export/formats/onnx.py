@@ -38,7 +38,7 @@ INT8_ARTIFACT = "model_int8.onnx"
 #: int8 settings for every family without an entry in :data:`FAMILY_INT8_SETTINGS`.
 #: Static QDQ won the measured comparison with ``quantize_dynamic`` on the full-size
 #: ``cnn_lstm_fusion`` (p50 at batch 1, same threads): static ran 1.7-2.4x faster than
-#: fp32, dynamic 0.5-0.6x. Re-measure with ``python -m zoo.exporters.formats._onnx_bench NAME``.
+#: fp32, dynamic 0.5-0.6x. Re-measure with ``python -m zoo.benchmarks.onnx_int8 NAME``.
 INT8_SETTINGS = QuantSettings()
 
 #: family → int8 settings, where a family is better served by other settings.

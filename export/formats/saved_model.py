@@ -14,11 +14,10 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from zoo.exporters._base import Arrays, ExportContext, ExportFormat
+from zoo.exporters._base import SERVING_SIGNATURE, Arrays, ExportContext, ExportFormat
 
 from zoo.errors import ZooError
 
-SIGNATURE = "serving_default"
 #: The endpoint every SavedModel has (``serving_default`` is an alias of it).
 ENDPOINT = "serve"
 
@@ -37,14 +36,14 @@ def write(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
     archive.add_endpoint(ENDPOINT, model.__call__, input_signature=[_input_signature(model)])
     extra = ctx.extra_signatures(model) if ctx.extra_signatures is not None else {}
     for name, fn in extra.items():
-        if name in (ENDPOINT, SIGNATURE):
+        if name in (ENDPOINT, SERVING_SIGNATURE):
             raise ZooError(
                 f"{ctx.name}: the family declares an extra signature named {name!r}, which "
                 f"is reserved for the default one; expected another name."
             )
         archive.add_endpoint(name, fn)
     archive.write_out(str(path), verbose=False)
-    details: dict[str, Any] = {"signatures": [ENDPOINT, SIGNATURE, *extra]}
+    details: dict[str, Any] = {"signatures": [ENDPOINT, SERVING_SIGNATURE, *extra]}
     custom = _non_core_ops(path)
     if custom:
         details["custom_ops"] = custom
@@ -89,7 +88,7 @@ def _register_custom_ops() -> None:
 class SavedModelRunner:
     """Calls a SavedModel signature with ``tf.constant`` inputs."""
 
-    def __init__(self, path: Path, signature: str = SIGNATURE):
+    def __init__(self, path: Path, signature: str = SERVING_SIGNATURE):
         import tensorflow as tf
 
         _register_custom_ops()

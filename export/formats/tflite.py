@@ -27,21 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from zoo.exporters._base import Arrays, ExportContext, ExportFormat
-from zoo.exporters.formats._tflite_convert import SIGNATURE, Variant, convert
+from zoo.exporters._base import SERVING_SIGNATURE, Arrays, ExportContext, ExportFormat
+from zoo.exporters.formats._tflite_convert import TfliteSettings, convert
 from zoo.exporters.formats._tflite_flatbuffer import custom_ops, float_compute_ops, op_types
 
 from zoo.errors import ZooError
 
-VARIANTS: tuple[Variant, ...] = (
-    Variant("fp32"),
-    Variant("fp16", optimize=True, float16=True),
-    Variant("dynamic_int8", optimize=True),
-    Variant("int8", optimize=True, calibrate=True),
+VARIANTS: tuple[TfliteSettings, ...] = (
+    TfliteSettings("fp32"),
+    TfliteSettings("fp16", optimize=True, float16=True),
+    TfliteSettings("dynamic_int8", optimize=True),
+    TfliteSettings("int8", optimize=True, calibrate=True),
 )
 
 
-def write(model: Any, path: Path, ctx: ExportContext, *, variant: Variant) -> dict[str, Any]:
+def write(model: Any, path: Path, ctx: ExportContext, *, variant: TfliteSettings) -> dict[str, Any]:
     """Convert ``model`` and write the flatbuffer at ``path``.
 
     Args:
@@ -76,7 +76,7 @@ def write(model: Any, path: Path, ctx: ExportContext, *, variant: Variant) -> di
     Path(path).write_bytes(converted.blob)
     manifest: dict[str, Any] = {
         "converter": variant.settings(),
-        "signature": SIGNATURE,
+        "signature": SERVING_SIGNATURE,
         "fixed_batch": converted.fixed_batch,
         "rnn_unrolled": converted.unrolled,
         "op_types": op_types(converted.blob),
@@ -110,7 +110,7 @@ class TFLiteRunner:
         if not keys:
             raise ZooError(f"{path}: no signature in the flatbuffer; re-export it with zoo.")
         self.signature = self.interpreter.get_signature_runner(
-            SIGNATURE if SIGNATURE in keys else keys[0]
+            SERVING_SIGNATURE if SERVING_SIGNATURE in keys else keys[0]
         )
         details = self.signature.get_input_details()
         self.input_dtypes = {name: np.dtype(d["dtype"]) for name, d in details.items()}
@@ -184,15 +184,16 @@ def _warn_without_ranges(ctx: ExportContext) -> None:
         )
 
 
-def _check_signature(blob: bytes, ctx: ExportContext, variant: Variant) -> None:
+def _check_signature(blob: bytes, ctx: ExportContext, variant: TfliteSettings) -> None:
     """The converted model's signature carries exactly the recipe's input and output names."""
     from ai_edge_litert.interpreter import Interpreter
 
-    signature = Interpreter(model_content=blob).get_signature_list().get(SIGNATURE, {})
+    signature = Interpreter(model_content=blob).get_signature_list().get(SERVING_SIGNATURE, {})
     got_in, got_out = set(signature.get("inputs", [])), set(signature.get("outputs", []))
     if got_in != set(ctx.inputs) or got_out != set(ctx.outputs):
         raise ZooError(
-            f"tflite:{variant.name}: signature {SIGNATURE!r} has inputs {sorted(got_in)} and "
+            f"tflite:{variant.name}: signature {SERVING_SIGNATURE!r} has inputs "
+            f"{sorted(got_in)} and "
             f"outputs {sorted(got_out)}; expected {sorted(ctx.inputs)} and "
             f"{sorted(ctx.outputs)}. The model must take and return dicts keyed by those names."
         )
