@@ -7,8 +7,8 @@ calls are discarded; the table gives p50/p90 and the largest difference from the
 on realistic inputs. This is how :data:`zoo.exporters.formats.onnx.INT8_SETTINGS` was chosen.
 
 Example:
-    $ python -m zoo.exporters.formats._onnx_bench cnn_lstm_fusion
-    $ python -m zoo.exporters.formats._onnx_bench cnn_lstm_fusion \
+    $ python -m zoo.benchmarks.onnx_int8 cnn_lstm_fusion
+    $ python -m zoo.benchmarks.onnx_int8 cnn_lstm_fusion \
         --fp32 out/cnn_lstm_fusion/model.onnx
 """
 
@@ -23,12 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from zoo.exporters.formats._onnx_quant import QuantSettings, quantize
-from zoo.exporters.formats.onnx import INT8_SETTINGS, OnnxRunner
-from zoo.exporters.validate import sample_inputs
+from zoo.exporters import sample_inputs
+from zoo.exporters.formats.onnx import INT8_SETTINGS, OnnxRunner, QuantSettings, quantize
 
-#: Variant name → settings (``None`` for the fp32 graph itself).
-VARIANTS: dict[str, QuantSettings | None] = {
+#: Choice name → settings (``None`` for the fp32 graph itself).
+CHOICES: dict[str, QuantSettings | None] = {
     "fp32": None,
     "static_qdq (default)": INT8_SETTINGS,
     "static_qdq conv/matmul/gemm only": replace(INT8_SETTINGS, op_types=("Conv", "MatMul", "Gemm")),
@@ -39,7 +38,7 @@ VARIANTS: dict[str, QuantSettings | None] = {
 }
 
 
-def compare(
+def time_int8_choices(
     name: str,
     fp32: Path,
     workdir: Path,
@@ -49,7 +48,7 @@ def compare(
     rounds: int = 5,
     threads: int | None = None,
 ) -> list[dict[str, float | str]]:
-    """Quantize ``fp32`` every way in :data:`VARIANTS` and time each at batch 1.
+    """Quantize ``fp32`` every way in :data:`CHOICES` and time each at batch 1.
 
     Args:
         name: Registered model whose recipe inputs drive calibration and timing.
@@ -71,7 +70,7 @@ def compare(
     inputs = REGISTRY.get(name).recipe.inputs
     dtypes = {k: v.dtype for k, v in inputs.items()}
     paths, seconds = {}, {}
-    for label, settings in VARIANTS.items():
+    for label, settings in CHOICES.items():
         if settings is None:
             paths[label], seconds[label] = fp32, 0.0
             continue
@@ -126,7 +125,7 @@ def _time(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m zoo.exporters.formats._onnx_bench NAME [--fp32 FILE]``."""
+    """Command line: ``python -m zoo.benchmarks.onnx_int8 NAME [--fp32 FILE]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="registered model name, e.g. cnn_lstm_fusion")
     parser.add_argument("--fp32", type=Path, help="existing model.onnx (else exported, seed 0)")
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
 
             result = export_model(args.name, Path(tmp), formats=["onnx:fp32"], seed=0)
             fp32 = result.path / "model.onnx"
-        rows = compare(
+        rows = time_int8_choices(
             args.name, fp32, Path(tmp), runs=args.runs, warmup=args.warmup, threads=args.threads
         )
     threads = args.threads or os.cpu_count()
