@@ -32,6 +32,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	.ci/typecheck
 
 bench: $(STAMP)
 	$(VENV)/bin/zoo bench $(NAME) --out runs
