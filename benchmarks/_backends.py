@@ -30,7 +30,7 @@ class Backend:
         name: Row label, e.g. ``keras_predict``, ``tflite:int8``, ``openvino:f32``.
         runtime: ``keras``, ``tensorflow``, ``litert``, ``onnxruntime`` or ``openvino``.
         precision: ``fp32``, ``fp16``, ``int8`` or ``bf16``.
-        artifact: The export format whose artifact it runs (``keras`` for the Keras model).
+        source_format: The export format whose artifact it runs (``keras`` for the Keras model).
         make: ``(artifact_path, threads) -> Runner``; called in the worker process.
         description: One line for the report.
     """
@@ -38,7 +38,7 @@ class Backend:
     name: str
     runtime: str
     precision: str
-    artifact: str
+    source_format: str
     make: Callable[[Path, int], Runner]
     description: str
 

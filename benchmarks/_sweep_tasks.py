@@ -27,7 +27,7 @@ HEAD_START = ("head_dense", OUTPUT)
 
 
 @dataclass
-class Task:
+class SweepDataset:
     """A real classification dataset, already in the model's input format.
 
     Attributes:
@@ -53,7 +53,7 @@ class Task:
     notes: list[str] = field(default_factory=list)
 
 
-def _sentiment(name: str, *, limit: int | None, seed: int) -> Task:
+def _sentiment(name: str, *, limit: int | None, seed: int) -> SweepDataset:
     """Words of the VADER lexicon, tokenized by the model's own preprocessor."""
     import zoo
     from zoo.data.sentiment import CLASS_NAMES, sentiment_lexicon
@@ -62,7 +62,7 @@ def _sentiment(name: str, *, limit: int | None, seed: int) -> Task:
     overrides = _class_overrides(name, len(CLASS_NAMES))
     pre = zoo.preprocessor(name, **overrides)
     majority = max(data.test.counts().values()) / len(data.test)
-    return Task(
+    return SweepDataset(
         "vader_lexicon",
         CLASS_NAMES,
         pre(list(data.train.texts)),
@@ -81,7 +81,7 @@ def _sentiment(name: str, *, limit: int | None, seed: int) -> Task:
     )
 
 
-def _digits(name: str, *, limit: int | None, seed: int) -> Task:
+def _digits(name: str, *, limit: int | None, seed: int) -> SweepDataset:
     """scikit-learn's 8×8 digits, upsampled to the model's image size, grey → RGB, 0–255."""
     import zoo
     from zoo.data.digits import CLASS_NAMES, digits, to_rgb
@@ -104,7 +104,7 @@ def _digits(name: str, *, limit: int | None, seed: int) -> Task:
             "(weights='none', seeded) and frozen: the head learns on random convolutional "
             "features, not transfer-learned ones."
         )
-    return Task(
+    return SweepDataset(
         "sklearn_digits",
         CLASS_NAMES,
         {"image": to_rgb(data.train.images, size).astype(spec["dtype"])},
@@ -117,8 +117,8 @@ def _digits(name: str, *, limit: int | None, seed: int) -> Task:
     )
 
 
-#: family → dataset loader ``(model name, limit=, seed=) -> Task``.
-TASKS: dict[str, Callable[..., Task]] = {
+#: family → dataset loader ``(model name, limit=, seed=) -> SweepDataset``.
+TASKS: dict[str, Callable[..., SweepDataset]] = {
     "bert_classifier": _sentiment,
     "resnet50_transfer": _digits,
 }
@@ -131,7 +131,7 @@ def _class_overrides(name: str, num_classes: int) -> dict[str, Any]:
     return {} if params.get("num_classes") == num_classes else {"num_classes": num_classes}
 
 
-def load_task(name: str, *, limit: int | None = None, seed: int = 0) -> Task:
+def load_task(name: str, *, limit: int | None = None, seed: int = 0) -> SweepDataset:
     """The real dataset of a registered model's family.
 
     Args:
@@ -177,7 +177,7 @@ class Training:
 
 def train_head(
     model: Any,
-    task: Task,
+    task: SweepDataset,
     *,
     epochs: int = 40,
     batch_size: int = 64,

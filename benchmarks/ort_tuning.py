@@ -28,7 +28,7 @@ from zoo.exporters import MANIFEST, sample_inputs
 from zoo.errors import ZooError
 from zoo.registry import InputSpec
 
-Variant = tuple[str, Callable[[Path, int], Any]]
+Candidate = tuple[str, Callable[[Path, int], Any]]
 
 
 class _Session:
@@ -66,7 +66,7 @@ def _openvino(path: Path, threads: int) -> Any:
     return OpenVinoRunner(path, precision="f32", threads=threads)
 
 
-def variants() -> list[Variant]:
+def candidates() -> list[Candidate]:
     """The ORT session zoo uses, one change at a time, and OpenVINO f32 (first is the baseline)."""
     import onnxruntime as ort
 
@@ -101,7 +101,7 @@ def run(
     path = folder / manifest["artifacts"]["onnx:fp32"]["path"]
     specs = {k: InputSpec(**v) for k, v in manifest["inputs"].items()}
     inputs = sample_inputs(specs, batch, seed=0)
-    loaded = [(label, make(path, threads)) for label, make in variants()]
+    loaded = [(label, make(path, threads)) for label, make in candidates()]
     prepared = [(label, r, r.prepare(inputs)) for label, r in loaded]
     reference = prepared[0][1].run(prepared[0][2])
     p50s: dict[str, list[float]] = {label: [] for label, _ in loaded}

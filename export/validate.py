@@ -161,7 +161,7 @@ def psnr_drop(target: np.ndarray, expected: np.ndarray, received: np.ndarray) ->
     return 0.0 if keras_db == artifact_db else keras_db - artifact_db
 
 
-def compare(
+def compare_outputs(
     expected: Arrays,
     received: Arrays,
     *,

@@ -193,7 +193,7 @@ def test_a_failed_format_is_exported_apart_and_the_rest_validated(monkeypatch, t
     from types import SimpleNamespace
 
     from zoo.benchmarks import quant_sweep
-    from zoo.benchmarks._sweep_tasks import Task
+    from zoo.benchmarks._sweep_tasks import SweepDataset
 
     from zoo import exporters as export
 
@@ -212,7 +212,7 @@ def test_a_failed_format_is_exported_apart_and_the_rest_validated(monkeypatch, t
 
     monkeypatch.setattr(export, "export_model", fake_export)
     x = {"token_ids": np.zeros((5, 4), np.int32)}
-    task = Task("t", ("a", "b"), x, np.zeros(5, int), x, np.zeros(5, int))
+    task = SweepDataset("t", ("a", "b"), x, np.zeros(5, int), x, np.zeros(5, int))
     formats = ["keras", "tflite:fp32", "tflite:int8", "onnx:fp32"]
     passed, failed = quant_sweep._export(None, tmp_path / "artifacts", task, formats)
     assert calls == [  # one validated export keeps the others; no re-export loop
@@ -229,7 +229,7 @@ def test_a_format_failing_outside_validation_stops_the_sweep(monkeypatch, tmp_pa
     from types import SimpleNamespace
 
     from zoo.benchmarks import quant_sweep
-    from zoo.benchmarks._sweep_tasks import Task
+    from zoo.benchmarks._sweep_tasks import SweepDataset
 
     from zoo import exporters as export
 
@@ -239,7 +239,7 @@ def test_a_format_failing_outside_validation_stops_the_sweep(monkeypatch, tmp_pa
 
     monkeypatch.setattr(export, "export_model", fake_export)
     x = {"token_ids": np.zeros((5, 4), np.int32)}
-    task = Task("t", ("a", "b"), x, np.zeros(5, int), x, np.zeros(5, int))
+    task = SweepDataset("t", ("a", "b"), x, np.zeros(5, int), x, np.zeros(5, int))
     with pytest.raises(ZooError, match=r"failed outside validation.*quantizer crashed"):
         quant_sweep._export(None, tmp_path / "artifacts", task, ["keras", "onnx:int8"])
 

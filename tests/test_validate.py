@@ -11,7 +11,7 @@ from zoo.exporters._subject import subject_for
 from zoo.exporters.tolerances import TOLERANCES, Tolerance
 from zoo.exporters.validate import (
     AGREEMENT_SAMPLES,
-    compare,
+    compare_outputs,
     psnr_drop,
     raise_on_failure,
     task_summary,
@@ -62,7 +62,7 @@ def test_psnr_drop_in_decibels():
 def test_a_flipped_decided_row_fails_and_names_the_agreement():
     want = {"p": np.array([[0.9, 0.1], [0.3, 0.7]])}
     got = {"p": np.array([[0.6, 0.4], [0.6, 0.4]])}  # within atol 0.5, one decided flip
-    report = compare(want, got, tol=TASK, batch=2, tasks={"p": "classification"})
+    report = compare_outputs(want, got, tol=TASK, batch=2, tasks={"p": "classification"})
     assert report[0].top1_agreement == 0.5 and not report[0].ok
     with pytest.raises(ValidationFailed, match=r"top-1 agreement 50\.0% on 2 decided rows"):
         raise_on_failure("tflite:int8", report)
@@ -72,13 +72,13 @@ def test_psnr_drop_over_bound_fails_and_without_task_nothing_is_gated():
     target = np.zeros((3, 2, 2, 1))
     want = {"r": np.full_like(target, 0.01)}
     got = {"r": np.full_like(target, 0.1)}  # 20 dB worse, |diff| 0.09 < atol
-    report = compare(
+    report = compare_outputs(
         want, got, tol=TASK, batch=3, tasks={"r": "reconstruction"}, targets={"r": target}
     )
     assert report[0].psnr_drop_db == pytest.approx(20.0) and not report[0].ok
     with pytest.raises(ValidationFailed, match="PSNR drop 20 dB > allowed 1 dB"):
         raise_on_failure("onnx:int8", report)
-    plain = compare(want, got, tol=TASK, batch=3)
+    plain = compare_outputs(want, got, tol=TASK, batch=3)
     assert plain[0].ok and plain[0].psnr_drop_db is None and plain[0].top1_agreement is None
 
 
@@ -86,8 +86,10 @@ def test_task_sample_reports_values_without_gating_them():
     want = {"p": np.array([[0.99, 0.01]])}
     got = {"p": np.array([[0.2, 0.8]])}
     tol = Tolerance(0.1, min_top1_agreement=0.0)
-    gated = compare(want, got, tol=tol, batch=1, tasks={"p": "classification"})
-    free = compare(want, got, tol=tol, batch=1, tasks={"p": "classification"}, atol_gated=False)
+    gated = compare_outputs(want, got, tol=tol, batch=1, tasks={"p": "classification"})
+    free = compare_outputs(
+        want, got, tol=tol, batch=1, tasks={"p": "classification"}, atol_gated=False
+    )
     assert not gated[0].ok and free[0].ok and free[0].max_abs == pytest.approx(0.79)
 
 
