@@ -126,7 +126,9 @@ def _time(
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m zoo.benchmarks.onnx_int8 NAME [--fp32 FILE]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo.benchmarks.onnx_int8", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("name", help="registered model name, e.g. cnn_lstm_fusion")
     parser.add_argument("--fp32", type=Path, help="existing model.onnx (else exported, seed 0)")
     parser.add_argument("--runs", type=int, default=50)
