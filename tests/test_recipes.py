@@ -297,3 +297,68 @@ def test_builtin_recipes_are_the_top_level_folder():
         REGISTRY.dirs()[0] == (ROOT / "recipes").resolve()
         or Path(REGISTRY.dirs()[0]).name == "_recipes"
     )
+
+
+def test_listing_reads_names_and_use_validates(tmp_path, monkeypatch):
+    """A broken recipe does not break listing; using it fails with the located error."""
+    (tmp_path / "user_model.toml").write_text(GOOD)
+    (tmp_path / "bad_one.toml").write_text(mutate("lstm_units = 4", "lstm_unit = 4"))
+    (tmp_path / "not_toml.toml").write_text(GOOD + "\nthis is = = not toml\n")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert {"user_model", "bad_one", "not_toml"} <= set(zoo.list())
+    assert zoo.list("bad_*") == ["bad_one"]
+    for use in (zoo.info, lambda name: zoo.get(name, seed=0)):
+        with pytest.raises(RecipeError) as exc:
+            use("bad_one")
+        message = str(exc.value)
+        assert f"{tmp_path / 'bad_one.toml'}: params.lstm_unit:" in message, message
+        assert "Did you mean 'lstm_units'" in message
+    with pytest.raises(RecipeError, match=r"not_toml\.toml: <top level>: not valid TOML"):
+        zoo.info("not_toml")
+    assert zoo.info("user_model")["tags"] == ["image", "user"]
+
+
+def test_tag_filter_reads_tags_without_validating(tmp_path, monkeypatch):
+    (tmp_path / "bad_one.toml").write_text(mutate("lstm_units = 4", "lstm_unit = 4"))
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert zoo.list(tag="user") == ["bad_one"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "not_toml.toml").write_text(GOOD + "\nthis is = = not toml\n")
+    monkeypatch.setenv(ENV_VAR, f"{tmp_path}{os.pathsep}{other}")
+    assert "not_toml" in zoo.list()
+    with pytest.raises(RecipeError, match=r"not_toml\.toml: <top level>: not valid TOML"):
+        zoo.list(tag="user")
+
+
+def test_listing_imports_no_schema_and_use_imports_one_family():
+    code = (
+        "import sys, zoo\n"
+        "zoo.list(); zoo.list('*fusion*', tag='image')\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'numpy')\n"
+        "               or m.startswith('zoo.families'))\n"
+        "assert not heavy, heavy\n"
+        "zoo.info('cnn_lstm_fusion_tiny')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('zoo.families.')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['zoo.families._common', 'zoo.families.cnn_lstm_fusion']"
+
+
+def test_unknown_family_lists_every_builtin_family(tmp_path):
+    path = tmp_path / "user_model.toml"
+    path.write_text(mutate('"cnn_lstm_fusion"', '"resnet"'))
+    with pytest.raises(RecipeError) as exc:
+        load_entry(path)
+    for family in ("bert_classifier", "cnn_lstm_fusion", "multimodal_autoencoder"):
+        assert family in str(exc.value)
+
+
+def test_user_family_clashing_with_a_builtin_one_fails_at_registration():
+    with pytest.raises(ZooError, match="already registered"):
+        zoo.register_family("resnet50_transfer", params=zoo.Params, outputs=lambda p, i: {})(
+            lambda p, i, name: None
+        )

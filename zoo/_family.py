@@ -3,7 +3,8 @@
 A family module declares a :class:`Params` subclass (typed fields with defaults), a
 pure-Python ``outputs`` function that derives the output shapes from the params and
 input specs (so recipes are checked without TensorFlow), and a ``build`` function that
-imports Keras lazily and returns a functional model.
+imports Keras lazily and returns a functional model. The built-in family modules
+(:mod:`zoo.families`) are imported on first use: :func:`find_family`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,31 @@ class Family:
     targets: TargetsFn | None = None
 
 
+#: Registered families by name. Built-in families appear once imported: look them up with
+#: :func:`find_family` / :func:`family_names`, which import them as needed.
 FAMILIES: dict[str, Family] = {}
+
+
+def find_family(name: str) -> Family | None:
+    """The family registered as ``name``, importing its built-in module on first use.
+
+    Returns:
+        The family, or ``None`` if no module registers it.
+    """
+    if name not in FAMILIES:
+        from zoo import families
+
+        if not families.load(name):
+            families.load_all()  # a built-in module may register another name
+    return FAMILIES.get(name)
+
+
+def family_names() -> list[str]:
+    """Every family name, built-in (all imported) and user-registered, sorted."""
+    from zoo import families
+
+    families.load_all()
+    return sorted(FAMILIES)
 
 
 def register_family(
@@ -101,12 +126,16 @@ def register_family(
         A decorator that registers and returns the build function.
 
     Example:
-        >>> @register_family("my_mlp", params=MyParams, outputs=my_outputs)
+        >>> @register_family("my_mlp", params=MyParams, outputs=my_outputs)  # doctest: +SKIP
         ... def build(params, inputs, name):
         ...     ...
     """
 
     def decorator(build: BuildFn) -> BuildFn:
+        if name not in FAMILIES and build.__module__ != f"zoo.families.{name}":
+            from zoo import families
+
+            families.load(name)  # a clash with a built-in family fails here, not later
         if name in FAMILIES and FAMILIES[name].build is not build:
             raise ZooError(
                 f"family {name!r} is already registered by {FAMILIES[name].build.__module__}; "

@@ -3,59 +3,53 @@
 A recipe is one TOML file per named model (file name = model name). It is plain
 data: the family that builds it, a description, tags, the I/O contract (named
 inputs and outputs), the family's parameters and the export formats. Loading never
-imports TensorFlow.
+imports TensorFlow. The parts that need no schema (names, TOML reading, formats,
+overrides) live in :mod:`zoo._recipe_base`, so listing models never imports pydantic.
 """
 
 from __future__ import annotations
 
-import sys
 import types
 import typing
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from zoo.errors import RecipeError, ZooError, describe, did_you_mean
+from zoo._recipe_base import (
+    FORMAT_GROUPS,
+    FORMAT_VARIANTS,
+    KNOWN_FORMATS,
+    NAME_PATTERN,
+    expand_formats,
+    parse_overrides,
+    read_toml,
+)
+from zoo.errors import RecipeError, describe, did_you_mean
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
+__all__ = [
+    "FORMAT_GROUPS",
+    "FORMAT_VARIANTS",
+    "KNOWN_FORMATS",
+    "NAME_PATTERN",
+    "ExportSpec",
+    "InputSpec",
+    "OutputSpec",
+    "Recipe",
+    "allowed_keys",
+    "expand_formats",
+    "located_problems",
+    "parse_overrides",
+    "parse_recipe",
+    "read_toml",
+]
 
-NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
 #: What an output is, which decides the task metric quantized exports are held to:
 #: ``classification`` (class probabilities: top-1 agreement with Keras) or
 #: ``reconstruction`` (values in [0, 1] reproducing an input: PSNR drop against Keras).
 Task = Literal["classification", "reconstruction"]
-
-#: Export format groups and their variants. A recipe (or ``--format``) may name a group
-#: (all its variants) or one variant. ``export`` implements exactly these variants (a test
-#: keeps the two in step).
-FORMAT_GROUPS: dict[str, tuple[str, ...]] = {
-    "keras": ("keras",),
-    "saved_model": ("saved_model",),
-    "tflite": ("tflite:fp32", "tflite:fp16", "tflite:dynamic_int8", "tflite:int8"),
-    "onnx": ("onnx:fp32", "onnx:int8"),
-}
-FORMAT_VARIANTS: tuple[str, ...] = tuple(v for vs in FORMAT_GROUPS.values() for v in vs)
-KNOWN_FORMATS: tuple[str, ...] = tuple(dict.fromkeys([*FORMAT_GROUPS, *FORMAT_VARIANTS]))
-
-
-def expand_formats(names: list[str]) -> list[str]:
-    """Expand group names to their variants, keeping order and dropping repeats.
-
-    Example:
-        >>> expand_formats(["saved_model", "tflite:int8", "onnx"])  # with tflite and onnx
-        ['saved_model', 'tflite:int8', 'onnx:fp32', 'onnx:int8']
-    """
-    out: list[str] = []
-    for name in names:
-        out.extend(FORMAT_GROUPS.get(name, (name,)))
-    return list(dict.fromkeys(out))
 
 
 class _Strict(BaseModel):
@@ -122,19 +116,6 @@ class Recipe(_Strict):
     export: ExportSpec = Field(default_factory=ExportSpec)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into a located :class:`RecipeError`."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(
-            path, [("", f"not valid TOML: {exc}. Fix the syntax at that line.")]
-        ) from exc
-    except OSError as exc:
-        raise RecipeError(path, [("", f"cannot read the file: {exc}")]) from exc
-
-
 def parse_recipe(data: dict[str, Any], file: Path | None = None) -> Recipe:
     """Validate raw recipe data against the schema.
 
@@ -147,6 +128,18 @@ def parse_recipe(data: dict[str, Any], file: Path | None = None) -> Recipe:
 
     Raises:
         RecipeError: naming the file, the key path, what was received and expected.
+
+    Example:
+        >>> data = {"family": "cnn_lstm_fusion", "description": "A demo.",
+        ...         "inputs": {"tokens": {"shape": [8], "dtype": "int32"}},
+        ...         "outputs": {"probabilities": {"shape": [2]}}}
+        >>> parse_recipe(data).export.formats
+        ['keras', 'saved_model', 'tflite', 'onnx']
+        >>> parse_recipe({**data, "tagz": ["x"]}, Path("my_model.toml"))
+        Traceback (most recent call last):
+        ...
+        zoo.errors.RecipeError: invalid recipe
+          my_model.toml: tagz: unknown key 'tagz'; expected one of: ... Did you mean 'tags'?
     """
     try:
         return Recipe.model_validate(data)
@@ -220,22 +213,3 @@ def _dig(data: Any, loc: tuple[Any, ...]) -> Any:
         else:
             return data
     return data
-
-
-def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["num_classes=5", "pooling=gap"]`` → ``{"num_classes": 5, "pooling": "gap"}``.
-
-    Values are read as TOML (``5``, ``1e-3``, ``true``, ``[32, 64]``, ``"text"``); anything
-    that is not valid TOML is taken as a plain string.
-    """
-    overrides: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ZooError(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_classes=5.")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        overrides[key.strip()] = value
-    return overrides

@@ -3,6 +3,11 @@
 Recipe folders, in order: the built-in ``recipes/`` (shipped in the wheel as
 ``zoo/_recipes``), every folder in ``$ZOO_RECIPES_PATH`` (``os.pathsep``-separated)
 and every folder passed to :func:`add_recipes`. A name declared twice fails loudly.
+
+Listing reads file names only (and, to filter by tag, the TOML of each recipe), so it
+imports neither pydantic nor the families. A recipe is fully validated (schema, family,
+params, I/O contract) the first time its model is used (:meth:`Registry.get`), and
+errors then name the file, the key path and the fix.
 """
 
 from __future__ import annotations
@@ -10,22 +15,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import ValidationError
-
-from zoo._family import FAMILIES, Family, Params, SpecProblem
-from zoo._recipe import (
-    NAME_PATTERN,
-    InputSpec,
-    OutputSpec,
-    Recipe,
-    located_problems,
-    parse_recipe,
-    read_toml,
-)
+from zoo._recipe_base import NAME_PATTERN, read_toml
 from zoo.errors import (
     DuplicateModelError,
     OverrideError,
@@ -36,19 +29,26 @@ from zoo.errors import (
     did_you_mean,
 )
 
+if TYPE_CHECKING:
+    from zoo._family import Family, Params
+    from zoo._recipe import InputSpec, OutputSpec, Recipe
+
 ENV_VAR = "ZOO_RECIPES_PATH"
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A registered model: its recipe, where it came from and its validated params."""
+class Entry(NamedTuple):
+    """A registered model: its recipe, where it came from and its validated params.
+
+    Immutable. (A named tuple rather than a dataclass: ``dataclasses`` pulls in
+    ``inspect``, a tenth of the start-up time of ``zoo list``.)
+    """
 
     name: str
     source: Path
     recipe: Recipe
     family: Family
     params: Params
-    outputs: dict[str, OutputSpec] = field(default_factory=dict)
+    outputs: dict[str, OutputSpec]
 
     def resolve(self, overrides: dict[str, Any]) -> tuple[Params, dict[str, OutputSpec]]:
         """Merge ``overrides`` into the recipe params and validate them.
@@ -61,6 +61,11 @@ class Entry:
         """
         if not overrides:
             return self.params, self.outputs
+        from pydantic import ValidationError
+
+        from zoo._family import SpecProblem
+        from zoo._recipe import located_problems
+
         allowed = self.family.params.model_fields
         for key in overrides:
             if key not in allowed:
@@ -91,6 +96,8 @@ def _output_specs(recipe: Recipe, shapes: dict[str, list[int]]) -> dict[str, Out
     An override may name outputs the recipe lacks (``part="encoder"`` gives ``latent``);
     those get a plain float32 spec.
     """
+    from zoo._recipe import OutputSpec
+
     return {
         name: recipe.outputs[name].model_copy(update={"shape": shape})
         if name in recipe.outputs
@@ -100,7 +107,16 @@ def _output_specs(recipe: Recipe, shapes: dict[str, list[int]]) -> dict[str, Out
 
 
 def load_entry(path: Path) -> Entry:
-    """Load and fully validate one recipe file (schema, family, params, I/O contract)."""
+    """Load and fully validate one recipe file (schema, family, params, I/O contract).
+
+    Raises:
+        RecipeError: naming the file, the key path, what was received and the fix.
+    """
+    from pydantic import ValidationError
+
+    from zoo._family import SpecProblem, family_names, find_family
+    from zoo._recipe import located_problems, parse_recipe
+
     name = path.stem
     if not re.match(NAME_PATTERN, name):
         raise RecipeError(
@@ -115,15 +131,16 @@ def load_entry(path: Path) -> Entry:
         )
     raw = read_toml(path)
     recipe = parse_recipe(raw, path)
-    family = FAMILIES.get(recipe.family)
+    family = find_family(recipe.family)
     if family is None:
+        known = family_names()
         raise RecipeError(
             path,
             [
                 (
                     "family",
                     f"unknown family {recipe.family!r}; expected one of: "
-                    f"{', '.join(sorted(FAMILIES))}.{did_you_mean(recipe.family, FAMILIES)}",
+                    f"{', '.join(known)}.{did_you_mean(recipe.family, known)}",
                 )
             ],
         )
@@ -170,12 +187,23 @@ def builtin_recipe_dir() -> Path:
     raise ZooError(f"built-in recipes not found next to {here}; reinstall zoo.")
 
 
+class _Slot:
+    """A recipe file found in a folder; validated into an :class:`Entry` on first use."""
+
+    __slots__ = ("entry", "source", "tags")
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.entry: Entry | None = None
+        self.tags: tuple[str, ...] | None = None
+
+
 class Registry:
-    """All models from the recipe folders, loaded on first use."""
+    """All models from the recipe folders: listed by file name, validated on first use."""
 
     def __init__(self) -> None:
         self._extra_dirs: list[Path] = []
-        self._entries: dict[str, Entry] | None = None
+        self._entries: dict[str, _Slot] | None = None
         self._env_seen: str | None = None
 
     def dirs(self) -> list[Path]:
@@ -184,34 +212,40 @@ class Registry:
         return [builtin_recipe_dir(), *env, *self._extra_dirs]
 
     def add_dir(self, path: str | os.PathLike[str]) -> list[str]:
-        """Add a user recipe folder; validates it at once. Returns the names it added."""
+        """Add a user recipe folder; validates its recipes at once. Returns the names added."""
         folder = Path(path).expanduser().resolve()
         if not folder.is_dir():
             raise ZooError(
                 f"add_recipes: {str(path)!r} is not a folder; expected a folder of *.toml "
                 "recipe files."
             )
-        before = set(self.entries())
+        before = set(self._slots())
         self._extra_dirs.append(folder)
-        self._entries = None
         try:
-            after = set(self.entries())
+            added = sorted(set(self._rescan()) - before)
+            for name in added:
+                self.get(name)
         except ZooError:
             self._extra_dirs.pop()
-            self._entries = None
+            self._rescan()
             raise
-        return sorted(after - before)
+        return added
 
     def entries(self) -> dict[str, Entry]:
-        """Name → entry for every registered model."""
-        env = os.environ.get(ENV_VAR, "")
-        if self._entries is None or env != self._env_seen:
-            self._entries = self._load()
-            self._env_seen = env
+        """Name → validated entry for every registered model (validates them all)."""
+        return {name: self.get(name) for name in self._slots()}
+
+    def _slots(self) -> dict[str, _Slot]:
+        """Name → recipe file (and its entry once validated); rescanned when folders change."""
+        if self._entries is None or os.environ.get(ENV_VAR, "") != self._env_seen:
+            return self._rescan()
         return self._entries
 
-    def _load(self) -> dict[str, Entry]:
-        entries: dict[str, Entry] = {}
+    def _rescan(self) -> dict[str, _Slot]:
+        """Find the recipe files again, keeping what was validated of files already known."""
+        self._env_seen = os.environ.get(ENV_VAR, "")
+        old, self._entries = self._entries or {}, None
+        slots: dict[str, _Slot] = {}
         for folder in self.dirs():
             if not folder.is_dir():
                 raise ZooError(
@@ -219,34 +253,60 @@ class Registry:
                     "exist; fix the path or remove it."
                 )
             for path in sorted(folder.glob("*.toml")):
-                entry = load_entry(path)
-                if entry.name in entries:
+                name = path.stem
+                if name in slots:
                     raise DuplicateModelError(
-                        f"model {entry.name!r} is declared twice: {entries[entry.name].source} "
+                        f"model {name!r} is declared twice: {slots[name].source} "
                         f"and {path}; rename one of the files (file name = model name)."
                     )
-                entries[entry.name] = entry
-        return entries
+                known = old.get(name)
+                slots[name] = known if known and known.source == path else _Slot(path)
+        self._entries = slots
+        return slots
 
     def get(self, name: str) -> Entry:
-        """The entry for ``name``, or an :class:`UnknownModelError` with close names."""
-        entries = self.entries()
-        if not isinstance(name, str) or name not in entries:
-            hint = closest(str(name), entries)
+        """The validated entry for ``name``, or an :class:`UnknownModelError` with close names.
+
+        Raises:
+            UnknownModelError: no recipe file has this name.
+            RecipeError: the recipe is invalid (validated on first use).
+        """
+        slots = self._slots()
+        if not isinstance(name, str) or name not in slots:
+            hint = closest(str(name), slots)
             msg = f"unknown model {name!r}."
             msg += (" Did you mean " + " or ".join(repr(h) for h in hint) + "?") if hint else ""
             msg += " Run `zoo list` to see all names."
             raise UnknownModelError(msg)
-        return entries[name]
+        slot = slots[name]
+        if slot.entry is None:
+            slot.entry = load_entry(slot.source)
+        return slot.entry
 
     def names(self, pattern: str | None = None, tag: str | None = None) -> list[str]:
-        """Sorted names, filtered by a shell pattern and/or a tag."""
+        """Sorted names, filtered by a shell pattern and/or a tag.
+
+        Without ``tag`` no recipe is read. With it, each recipe's TOML is read for its
+        ``tags`` (not validated); a recipe that is not valid TOML raises its
+        :class:`RecipeError`, since whether it has the tag cannot be known.
+        """
+        slots = self._slots()
         return sorted(
             n
-            for n, e in self.entries().items()
+            for n, slot in slots.items()
             if (pattern is None or fnmatch.fnmatchcase(n, pattern))
-            and (tag is None or tag in e.recipe.tags)
+            and (tag is None or tag in _tags(slot))
         )
+
+
+def _tags(slot: _Slot) -> tuple[str, ...]:
+    """A recipe's tags as written (validated ones once its entry is loaded)."""
+    if slot.entry is not None:
+        return tuple(slot.entry.recipe.tags)
+    if slot.tags is None:
+        raw = read_toml(slot.source).get("tags")
+        slot.tags = tuple(t for t in raw if isinstance(t, str)) if isinstance(raw, list) else ()
+    return slot.tags
 
 
 REGISTRY = Registry()

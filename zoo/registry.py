@@ -15,19 +15,20 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoo._build import Origin, origin
-from zoo._recipe import (
+from zoo._recipe_base import (
     FORMAT_GROUPS,
     FORMAT_VARIANTS,
     KNOWN_FORMATS,
-    InputSpec,
-    OutputSpec,
     expand_formats,
     parse_overrides,
 )
 from zoo._registry import REGISTRY, Entry
+
+if TYPE_CHECKING:
+    from zoo._build import Origin, origin
+    from zoo._recipe import InputSpec, OutputSpec
 
 __all__ = [
     "FORMAT_GROUPS",
@@ -44,6 +45,30 @@ __all__ = [
     "parse_overrides",
 ]
 
+#: Names from modules that import pydantic, loaded on first access (PEP 562): the CLI
+#: imports this module at start-up and ``zoo list`` must stay fast.
+_LAZY = {
+    "InputSpec": "zoo._recipe",
+    "OutputSpec": "zoo._recipe",
+    "Origin": "zoo._build",
+    "origin": "zoo._build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import :data:`_LAZY` names on first access."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo.registry' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 def declared_formats(model_or_name: Any) -> list[str] | None:
     """The formats a model's recipe declares (as written), or ``None`` if it has no recipe.
@@ -51,6 +76,8 @@ def declared_formats(model_or_name: Any) -> list[str] | None:
     Args:
         model_or_name: A registered name, or a model built by :func:`zoo.get`.
     """
+    from zoo._build import origin
+
     found = origin(model_or_name)
     name = model_or_name if isinstance(model_or_name, str) else found and found.name
     if not name:

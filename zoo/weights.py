@@ -122,7 +122,7 @@ def spec_problem(spec: str | None) -> str | None:
         >>> spec_problem("imagenet") is None
         True
         >>> spec_problem("imagnet")
-        "received 'imagnet'; expected 'none', 'imagenet' or ... Did you mean 'imagenet'?"
+        "received 'imagnet'; expected 'none' (...), 'imagenet' (...) or ... mean 'imagenet'?"
     """
     value = normalize(spec)
     if value in (NONE, IMAGENET) or value.lower().endswith(LOCAL_SUFFIXES):
@@ -167,7 +167,7 @@ def resolve(
             message names the file and how to supply it.
 
     Example:
-        >>> resolve("~/base.weights.h5").source
+        >>> resolve("~/base.weights.h5").source  # doctest: +SKIP
         'file /home/me/base.weights.h5 (sha256 9c1d…)'
     """
     value = normalize(spec)
@@ -193,8 +193,10 @@ def keras_cache_dir(subdir: str = "models") -> Path:
     (as Keras does).
 
     Example:
-        >>> keras_cache_dir()
+        >>> keras_cache_dir()  # doctest: +SKIP
         PosixPath('/home/me/.keras/models')
+        >>> keras_cache_dir("datasets").name
+        'datasets'
     """
     if "KERAS_HOME" in os.environ:
         base = Path(os.environ["KERAS_HOME"]).expanduser()
@@ -213,7 +215,7 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in 1 MiB chunks.
 
     Example:
-        >>> file_digest(Path("base.weights.h5"))[:8]
+        >>> file_digest(Path("base.weights.h5"))[:8]  # doctest: +SKIP
         '9c1d0b2e'
     """
     hasher = hashlib.new(algorithm)
@@ -235,7 +237,7 @@ def load_into(model: Any, weights: ResolvedWeights, *, what: str) -> None:
         WeightsError: the file does not fit ``model``; the message keeps Keras' reason.
 
     Example:
-        >>> load_into(base, resolve("base.weights.h5"), what="the ResNet50 base")
+        >>> load_into(base, resolve("base.weights.h5"), what="the ResNet50 base")  # doctest: +SKIP
     """
     if weights.path is None:
         return

@@ -17,7 +17,10 @@ from typing import Any
 from zoo.data._split import check_split_args, stratified_split
 from zoo.errors import ZooError
 
-INSTALL_COMMAND = ".venv/bin/pip install scikit-learn==1.9.1"
+#: The pip requirement the digits need (also in the ``zoo[data]`` extra).
+REQUIREMENT = "scikit-learn>=1.9.1,<2"
+#: How to install it, named in errors.
+INSTALL_HINT = f'pip install "{REQUIREMENT}" (or the zoo extra: pip install "zoo[data]")'
 #: Label ``i`` is the digit ``i``.
 CLASS_NAMES = tuple(str(d) for d in range(10))
 #: Pixel values in the source data run from 0 to this.
@@ -69,7 +72,7 @@ def digits(*, test_fraction: float = 0.2, seed: int = 0, limit: int | None = Non
 
     Example:
         >>> data = digits()
-        >>> len(data.train), len(data.test), data.test.images.max()
+        >>> len(data.train), len(data.test), float(data.test.images.max())
         (1438, 359, 255.0)
     """
     import numpy as np
@@ -105,7 +108,7 @@ def _load() -> tuple[Any, Any, dict[str, Any]]:
     if importlib.util.find_spec("sklearn") is None:
         raise ZooError(
             "the digits come from scikit-learn (its bundled copy of the UCI handwritten "
-            f"digits), which is not installed; install it with: {INSTALL_COMMAND}"
+            f"digits), which is not installed; install it with: {INSTALL_HINT}"
         )
     from importlib import metadata
 

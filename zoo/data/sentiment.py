@@ -24,7 +24,10 @@ from zoo.errors import ZooError
 VADER_MODULE = "vaderSentiment"
 #: The lexicon file inside that package.
 VADER_FILE = "vader_lexicon.txt"
-INSTALL_COMMAND = ".venv/bin/pip install vadersentiment==3.3.2"
+#: The pip requirement the lexicon comes from (a zoo dependency).
+REQUIREMENT = "vadersentiment>=3.3.2,<4"
+#: How to install it, named in errors.
+INSTALL_HINT = f'pip install "{REQUIREMENT}"'
 #: Label ``i`` is ``CLASS_NAMES[i]``.
 CLASS_NAMES = ("negative", "positive")
 #: Word-like: lowercase ASCII letters, optionally joined by one apostrophe, hyphen or space
@@ -187,13 +190,13 @@ def _lexicon_text() -> tuple[str, dict[str, Any]]:
     if importlib.util.find_spec(VADER_MODULE) is None:
         raise ZooError(
             f"the sentiment data comes from the PyPI package 'vadersentiment' (module "
-            f"{VADER_MODULE!r}), which is not installed; install it with: {INSTALL_COMMAND}"
+            f"{VADER_MODULE!r}), which is not installed; install it with: {INSTALL_HINT}"
         )
     resource = importlib.resources.files(VADER_MODULE) / VADER_FILE
     if not resource.is_file():
         raise ZooError(
             f"the installed 'vadersentiment' package has no {VADER_FILE} ({resource}); "
-            f"reinstall it with: {INSTALL_COMMAND} --force-reinstall"
+            f"reinstall it with: {INSTALL_HINT} --force-reinstall"
         )
     from importlib import metadata
 
@@ -216,7 +219,7 @@ def _parse_line(line: str, number: int, path: str) -> tuple[str, float, int]:
     except ValueError as exc:
         raise ZooError(
             f"{path}: line {number} {line[:60]!r}: {exc}; expected token, mean, std and a "
-            f"list of ratings separated by tabs. Reinstall with: {INSTALL_COMMAND} "
+            f"list of ratings separated by tabs. Reinstall with: {INSTALL_HINT} "
             "--force-reinstall"
         ) from None
 

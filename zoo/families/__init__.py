@@ -1,12 +1,35 @@
-"""Built-in model families, one module each; importing this package registers them all.
+"""Built-in model families, one module each, imported when a recipe needs them.
 
-Every public module here is imported (none imports TensorFlow at module level), so a new
-family is a new file: no list to edit.
+Every public module here is a family whose module name is the family name (none imports
+TensorFlow at module level), so a new family is a new file: no list to edit. Importing this
+package registers nothing; :func:`zoo._family.find_family` imports the module a recipe
+names on first use, and :func:`load_all` imports them all (to list every family).
 """
+
+from __future__ import annotations
 
 import importlib
 import pkgutil
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+
+def builtin_names() -> list[str]:
+    """Names of the built-in family modules, sorted (nothing is imported)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def load(name: str) -> bool:
+    """Import the built-in family module ``name`` (which registers it), if there is one.
+
+    Returns:
+        Whether such a module exists.
+    """
+    if name.startswith("_") or name not in builtin_names():
+        return False
+    importlib.import_module(f"{__name__}.{name}")
+    return True
+
+
+def load_all() -> None:
+    """Import every built-in family module."""
+    for name in builtin_names():
+        importlib.import_module(f"{__name__}.{name}")

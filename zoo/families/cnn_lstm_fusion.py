@@ -1,6 +1,6 @@
 """``cnn_lstm_fusion``: an image CNN tower and a text LSTM tower, concatenated, dense head.
 
-Architecture (``shared/seed-models.md`` §2): raw 0–255 pixels are rescaled inside the
+Architecture: raw 0–255 pixels are rescaled inside the
 graph, then one Conv2D+MaxPool block per entry of ``conv_filters``, Flatten (or global
 average pooling) and an optional Dense; token ids go through Embedding → LSTM; both are
 concatenated → Dense(relu) → Dense(num_classes) with sigmoid (one class) or softmax.

@@ -1,6 +1,6 @@
 """``multimodal_autoencoder``: image + token ids → shared latent → both reconstructions.
 
-Architecture (``shared/seed-models.md`` §3). Raw 0–255 pixels are rescaled inside the
+Architecture: raw 0–255 pixels are rescaled inside the
 graph, then one Conv2D(relu, padding="same") + MaxPool(2) block per entry of
 ``conv_filters`` and Flatten; token ids go through Embedding → LSTM. Both are concatenated
 → Dense(latent_dim, relu), the layer named ``latent``. From the latent:
@@ -213,6 +213,7 @@ def bag_of_words_targets(tokens: Any, vocab_size: int) -> np.ndarray:
         ZooError: ``tokens`` is not a 2-D integer array or holds an id out of range.
 
     Example:
+        >>> import numpy as np
         >>> bag_of_words_targets(np.array([[3, 1, 3, 0]]), 5).round(3)
         array([[0.   , 0.333, 0.   , 0.667, 0.   ]], dtype=float32)
     """
@@ -252,8 +253,8 @@ def autoencoder_targets(
         ``{"image_reconstruction": image * image_scale, "bag_of_words": ...}`` as float32.
 
     Example:
-        >>> y = autoencoder_targets(x, vocab_size=200)
-        >>> model.fit(x, y, epochs=3)
+        >>> y = autoencoder_targets(x, vocab_size=200)  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=3)  # doctest: +SKIP
     """
     import numpy as np
 
@@ -291,8 +292,8 @@ def build(p: MultimodalAutoencoderParams, inputs: dict[str, InputSpec], name: st
     """Build the chosen part as a compiled functional model (imports Keras).
 
     Example:
-        >>> model = zoo.get("multimodal_autoencoder_tiny", seed=0)  # calls this
-        >>> sorted(model.output)
+        >>> model = zoo.get("multimodal_autoencoder_tiny", seed=0)  # calls this  # doctest: +SKIP
+        >>> sorted(model.output)  # doctest: +SKIP
         ['bag_of_words', 'image_reconstruction']
     """
     import keras
@@ -413,9 +414,9 @@ def parts(model: Any) -> dict[str, Any]:
         ZooError: ``model`` is not a full multimodal autoencoder.
 
     Example:
-        >>> model = zoo.get("multimodal_autoencoder_tiny", seed=0)
-        >>> encoder = parts(model)["encoder"]
-        >>> encoder(inputs)["latent"].shape
+        >>> model = zoo.get("multimodal_autoencoder_tiny", seed=0)  # doctest: +SKIP
+        >>> encoder = parts(model)["encoder"]  # doctest: +SKIP
+        >>> encoder(inputs)["latent"].shape  # doctest: +SKIP
         TensorShape([2, 16])
     """
     import keras

@@ -1,6 +1,6 @@
 """``resnet50_transfer``: a ResNet50 base with a transfer-learning head (or an embedding).
 
-Architecture (``shared/seed-models.md`` §1): raw RGB pixels (0–255, float32 or uint8) →
+Architecture: raw RGB pixels (0–255, float32 or uint8) →
 "caffe" preprocessing inside the graph (RGB→BGR, minus the ImageNet mean;
 :func:`zoo.layers.caffe_preprocessing`) → ``keras.applications.ResNet50(include_top=False)``
 called with ``training=False`` → GlobalAveragePooling2D → then either
@@ -148,10 +148,10 @@ def set_trainable_stages(model: Any, n: int) -> Any:
             belongs to no known stage.
 
     Example:
-        >>> model = zoo.get("resnet50_transfer", weights="imagenet")
-        >>> model.fit(images, labels, epochs=5)  # train the head on the frozen base
-        >>> set_trainable_stages(model, 1)  # then fine-tune conv5
-        >>> model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=model.loss)
+        >>> model = zoo.get("resnet50_transfer", weights="imagenet")  # doctest: +SKIP
+        >>> model.fit(images, labels, epochs=5)  # train the head only  # doctest: +SKIP
+        >>> set_trainable_stages(model, 1)  # then fine-tune conv5  # doctest: +SKIP
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=model.loss)  # doctest: +SKIP
     """
     import keras
 
