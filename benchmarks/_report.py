@@ -112,8 +112,11 @@ def render(result: BenchResult) -> None:
 
 def write_report(result: BenchResult) -> None:
     """Write results.json, results.csv, report.md and (if available) PNG plots."""
-    data = result.as_dict()
-    (result.run_dir / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    from zoo.benchmarks.results import write_results
+
+    record = result.record()
+    write_results(record, result.run_dir)
+    data = record.as_data()
     with (result.run_dir / "results.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)

@@ -24,10 +24,11 @@ import numpy as np
 from zoo.benchmarks._backends import Backend, backends_for
 from zoo.benchmarks._env import fingerprint
 from zoo.benchmarks._stats import Stats, summarize
+from zoo.benchmarks.results import SCHEMA_VERSION, Results, results_from_data
 from zoo.exporters import MANIFEST, sample_inputs
+from zoo.exporters.manifest import Manifest, load_manifest
 
 from zoo.errors import ZooError, did_you_mean
-from zoo.registry import InputSpec
 
 __all__ = ["BenchResult", "Plan", "Row", "recommend", "run"]
 
@@ -113,8 +114,13 @@ class BenchResult:
     recommended: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "schema": 1,
+        """The ``results.json`` data: :meth:`record` as plain JSON, ``schema_version`` first."""
+        return self.record().as_data()
+
+    def record(self) -> Results:
+        """The run as a :class:`~zoo.benchmarks.results.Results` record (created now)."""
+        data = {
+            "schema_version": SCHEMA_VERSION,
             "name": self.name,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "settings": self.settings,
@@ -123,6 +129,7 @@ class BenchResult:
             "rows": [r.as_dict() for r in self.rows],
             "recommended": self.recommended,
         }
+        return results_from_data(data, source=f"results of the {self.name} run")
 
 
 def run(
@@ -181,13 +188,13 @@ def run(
     folder, manifest, origin = _artifacts(
         target, Path(out), stamp, seed, formats, overrides, reuse=reuse_export
     )
-    name = manifest["name"]
+    name = manifest.name
     run_dir = Path(out) / f"{stamp}-{name}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    available = backends_for(list(manifest["artifacts"]))
+    available = backends_for(list(manifest.artifacts))
     chosen = _choose(available, backends)
 
-    specs = {k: InputSpec(**v) for k, v in manifest["inputs"].items()}
+    specs = manifest.inputs
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as scratch:
         work = Path(scratch)
@@ -195,7 +202,8 @@ def run(
         inputs = {}
         for b in plan.batches:
             inputs[b] = work / f"inputs_b{b}.npz"
-            np.savez(inputs[b], **sample_inputs(specs, b, seed=seed))
+            arrays: dict[str, Any] = sample_inputs(specs, b, seed=seed)
+            np.savez(inputs[b], **arrays)
         reference: dict[int, Path] = {}
         for backend, batch, n_threads, timed in _with_progress(jobs, progress, name):
             outputs = work / f"out_{len(rows)}_{batch}_{n_threads}.npz"
@@ -217,7 +225,7 @@ def run(
                 rows.append(_row(backend, batch, n_threads, result, manifest, folder))
                 _parity(rows[-1], outputs, reference.get(batch))
     _speedups(rows)
-    result = BenchResult(
+    bench = BenchResult(
         name,
         rows,
         {"path": str(folder), "parity": _export_parity(manifest), **origin},
@@ -235,11 +243,11 @@ def run(
             "target": target,
         },
     )
-    result.recommended = recommend(rows)
+    bench.recommended = recommend(rows)
     from zoo.benchmarks._report import write_report
 
-    write_report(result)
-    return result
+    write_report(bench)
+    return bench
 
 
 def _choose(available: list[Backend], names: list[str] | None) -> list[Backend]:
@@ -292,7 +300,7 @@ def _with_progress(jobs: list[Any], show: bool, name: str) -> Any:
 
 def _spawn(
     backend: Backend,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     folder: Path,
     inputs: Path,
     outputs: Path,
@@ -304,11 +312,11 @@ def _spawn(
     self_check: bool,
 ) -> dict[str, Any]:
     """Run one measurement in a fresh worker process and return its result."""
-    artifact = folder / manifest["artifacts"][backend.artifact]["path"]
+    artifact = folder / manifest.artifacts[backend.source_format].path
     result_path = outputs.with_suffix(".json")
     job = {
         "backend": backend.name,
-        "formats": list(manifest["artifacts"]),
+        "formats": list(manifest.artifacts),
         "artifact": str(artifact),
         "inputs": str(inputs),
         "outputs": str(outputs),
@@ -345,7 +353,7 @@ def _row(
     batch: int,
     threads: int,
     result: dict[str, Any],
-    manifest: dict[str, Any],
+    manifest: Manifest,
     folder: Path,
 ) -> Row:
     row = Row(backend.name, backend.runtime, backend.precision, backend.description, batch, threads)
@@ -355,7 +363,7 @@ def _row(
     row.stats = summarize(result["samples_ns"], batch)
     row.cold_start_ms = result["cold_start_ms"]
     row.peak_rss_mb = result["peak_rss_mb"]
-    row.size_bytes = manifest["artifacts"][backend.artifact]["bytes"]
+    row.size_bytes = manifest.artifacts[backend.source_format].bytes
     row.self_check = result["self_check"]
     return row
 
@@ -391,23 +399,25 @@ def _speedups(rows: list[Row]) -> None:
 
 def recommend(rows: list[Row]) -> dict[str, str]:
     """Fastest backend per precision at the smallest batch and most threads, parity holding."""
-    timed = [r for r in rows if r.stats and r.parity_ok]
+    timed = [(r, r.stats) for r in rows if r.stats and r.parity_ok]
     if not timed:
         return {}
-    batch = min(r.batch for r in timed)
-    threads = max(r.threads for r in timed if r.batch == batch)
-    best: dict[str, Row] = {}
-    for r in (r for r in timed if r.batch == batch and r.threads == threads):
-        if r.precision not in best or r.stats.p50_ms < best[r.precision].stats.p50_ms:
-            best[r.precision] = r
-    return {precision: r.backend for precision, r in sorted(best.items())}
+    batch = min(r.batch for r, _ in timed)
+    threads = max(r.threads for r, _ in timed if r.batch == batch)
+    best: dict[str, tuple[Row, Stats]] = {}
+    for r, stats in timed:
+        if r.batch != batch or r.threads != threads:
+            continue
+        if r.precision not in best or stats.p50_ms < best[r.precision][1].p50_ms:
+            best[r.precision] = (r, stats)
+    return {precision: r.backend for precision, (r, _) in sorted(best.items())}
 
 
-def _export_parity(manifest: dict[str, Any]) -> dict[str, float]:
+def _export_parity(manifest: Manifest) -> dict[str, float]:
     from zoo.exporters.validate import worst_gated_error
 
-    artifacts = manifest["artifacts"]
-    worst = {fmt: worst_gated_error(art.get("parity", [])) for fmt, art in artifacts.items()}
+    artifacts = manifest.artifacts
+    worst = {fmt: worst_gated_error(art.parity_data()) for fmt, art in artifacts.items()}
     return {fmt: float("nan") if err is None else err for fmt, err in worst.items()}
 
 
@@ -420,7 +430,7 @@ def _artifacts(
     overrides: dict[str, Any],
     *,
     reuse: bool = True,
-) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+) -> tuple[Path, Manifest, dict[str, Any]]:
     """Open an export folder, or export a registered model (validated, Keras file included).
 
     A model name is exported, in a child process, into the store under
@@ -435,7 +445,7 @@ def _artifacts(
     if (folder / MANIFEST).is_file():
         if overrides:
             raise ZooError("overrides apply when benchmarking a model name, not an export folder.")
-        return folder, json.loads((folder / MANIFEST).read_text()), {"source": "folder"}
+        return folder, load_manifest(folder), {"source": "folder"}
     if folder.is_dir():
         raise ZooError(
             f"{folder} is a folder without {MANIFEST}; expected a model name or a folder "

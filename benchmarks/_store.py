@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from zoo.exporters import MANIFEST, library_versions, sha256_path
+from zoo.exporters import library_versions, sha256_path
+from zoo.exporters.manifest import Manifest, load_manifest
 
 #: Folder under the runs folder that holds the stored exports.
 STORE = ".exports"
@@ -40,8 +41,10 @@ def export_key(name: str, *, formats: list[str], seed: int, overrides: dict[str,
     """A 16-hex-digit key for an export of ``name`` with these settings and this code.
 
     Example:
-        >>> export_key("cnn_lstm_fusion", formats=["keras"], seed=0, overrides={})
+        >>> export_key("cnn_lstm_fusion", formats=["keras"], seed=0, overrides={})  # doctest: +SKIP
         '3f9c0a1be2d47c55'
+        >>> len(export_key("cnn_lstm_fusion", formats=["keras"], seed=0, overrides={}))
+        16
     """
     import zoo
 
@@ -58,14 +61,18 @@ def export_key(name: str, *, formats: list[str], seed: int, overrides: dict[str,
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def intact(folder: Path) -> dict[str, Any] | None:
-    """The manifest of a stored export whose artifacts all match their sha256, else ``None``."""
+def intact(folder: Path) -> Manifest | None:
+    """The manifest of a stored export whose artifacts all match their sha256, else ``None``.
+
+    A missing or unreadable manifest (e.g. from an older or newer zoo) also gives ``None``:
+    the export is then made again.
+    """
     try:
-        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
-        for art in manifest["artifacts"].values():
-            if sha256_path(folder / art["path"]) != art["sha256"]:
+        manifest = load_manifest(folder)  # ZooError is a ValueError
+        for art in manifest.artifacts.values():
+            if sha256_path(folder / art.path) != art.sha256:
                 return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
     return manifest
 
@@ -87,7 +94,7 @@ def _source_digest() -> str:
 
     digest = hashlib.sha256()
     for package in (zoo, export):
-        root = Path(package.__file__).parent
+        root = Path(str(package.__file__)).parent
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -95,7 +102,7 @@ def _source_digest() -> str:
 
 def export_apart(
     name: str, out: Path, *, formats: list[str], seed: int, overrides: dict[str, Any]
-) -> dict[str, Any]:
+) -> Manifest:
     """Export ``name`` into ``out`` in a fresh child process; return the manifest.
 
     The benchmark process then never loads TensorFlow, so what the export leaves behind
@@ -111,7 +118,7 @@ def export_apart(
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         outcome = pool.apply(_export_job, (name, str(out), formats, seed, overrides))
     if outcome[0] == "ok":
-        return json.loads((out / name / MANIFEST).read_text())
+        return load_manifest(out / name)
     _, kind, message, fmt = outcome
     from zoo.exporters import ValidationFailed
 

@@ -143,8 +143,8 @@ def load_task(name: str, *, limit: int | None = None, seed: int = 0) -> SweepDat
         ZooError: the family has no real dataset here.
 
     Example:
-        >>> task = load_task("bert_classifier_tiny", limit=64)
-        >>> task.x_test["token_ids"].shape, task.class_names
+        >>> task = load_task("bert_classifier_tiny", limit=64)  # doctest: +SKIP
+        >>> task.x_test["token_ids"].shape, task.class_names  # doctest: +SKIP
         ((64, 16), ('negative', 'positive'))
     """
     import zoo
@@ -255,7 +255,8 @@ def predict(
     padded with copies of its last row and the padding's outputs are dropped.
 
     Example:
-        >>> predict(load_runner("tflite:int8", path), task.x_test, fixed_batch=1).shape
+        >>> predict(  # doctest: +SKIP
+        ...     load_runner("tflite:int8", path), task.x_test, fixed_batch=1).shape
         (1117, 2)
     """
     n = len(next(iter(x.values())))

@@ -8,24 +8,47 @@ regression makes :attr:`CompareResult.exit_code` 1, so ``zoo bench compare A B``
 
 Example:
     >>> from zoo.benchmarks.compare import compare_runs, load_run
-    >>> result = compare_runs(load_run("runs/A"), load_run("runs/B"), threshold=0.10)
-    >>> result.exit_code
+    >>> result = compare_runs(  # doctest: +SKIP
+    ...     load_run("runs/A"), load_run("runs/B"), threshold=0.10)
+    >>> result.exit_code  # doctest: +SKIP
     0
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+from zoo.benchmarks.results import (
+    RESULTS,
+    SCHEMA_VERSION,
+    ResultRow,
+    Results,
+    RowStats,
+    load_results,
+    results_from_data,
+)
+from zoo.exporters.manifest import record_error
 
 from zoo.errors import ZooError
 
-SCHEMA = 1
-RESULTS = "results.json"
+#: The results schema version compared (older name of ``results.SCHEMA_VERSION``).
+SCHEMA = SCHEMA_VERSION
+__all__ = [
+    "RESULTS",
+    "SCHEMA",
+    "CompareResult",
+    "CompareRow",
+    "check_results",
+    "compare_runs",
+    "load_run",
+    "render_compare",
+    "verdict",
+]
 
 FASTER, SLOWER, SAME = "faster", "slower", "same"
 ONLY_A, ONLY_B = "only in A", "only in B"
@@ -103,79 +126,51 @@ class CompareResult:
         }
 
 
-def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_run(path: str | os.PathLike[str]) -> Results:
     """Read a run's ``results.json`` from a run folder or the file itself, and check it.
 
     Args:
         path: ``runs/<stamp>-<name>/`` or ``runs/<stamp>-<name>/results.json``.
 
     Returns:
-        The results data (schema 1).
+        The run's results (see :func:`zoo.benchmarks.results.load_results`).
 
     Raises:
         ZooError: the path does not exist, holds no ``results.json``, is not JSON, or is
-            not a results file of schema 1 (message names the path and what was expected).
+            not a results file this zoo reads (message names the path, the field and what
+            was expected).
 
     Example:
-        >>> load_run("runs/20261124-193000-cnn_lstm_fusion")["name"]
+        >>> load_run("runs/20261124-193000-cnn_lstm_fusion").name  # doctest: +SKIP
         'cnn_lstm_fusion'
     """
-    given = Path(path)
-    file = given / RESULTS if given.is_dir() else given
-    expected = f"a run folder written by `zoo bench` (runs/<stamp>-<name>/) or its {RESULTS}"
-    if not given.exists():
-        raise ZooError(f"{given}: no such file or folder; expected {expected}.")
-    if not file.is_file():
-        raise ZooError(
-            f"{given} is a folder without {RESULTS}; expected {expected}. "
-            "Was the run interrupted? Re-run `zoo bench`."
-        )
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ZooError(f"{file}: not valid JSON ({exc}); expected {expected}.") from None
-    check_results(data, source=str(file))
-    return data
+    return load_results(path)
 
 
-def check_results(data: Any, *, source: str = "results") -> None:
-    """Check that ``data`` has the shape of schema-1 results (the keys this module reads).
+def check_results(data: Any, *, source: str = "results") -> Results:
+    """Check that ``data`` is benchmark results (a :class:`Results` or its JSON data).
+
+    Returns:
+        The checked record.
 
     Raises:
-        ZooError: naming ``source``, the offending key and what was expected.
+        ZooError: naming ``source``, the offending field and what was expected.
 
     Example:
-        >>> check_results(json.loads(Path("runs/x/results.json").read_text()))
+        >>> check_results(  # doctest: +SKIP
+        ...     json.loads(Path("runs/x/results.json").read_text())).name
+        'cnn_lstm_fusion'
     """
-    if not isinstance(data, dict):
-        raise ZooError(
-            f"{source}: expected a JSON object of benchmark results, received "
-            f"{type(data).__name__}."
-        )
-    if data.get("schema") != SCHEMA:
-        raise ZooError(
-            f"{source}: schema {data.get('schema')!r}; expected schema {SCHEMA} written by "
-            "this version of `zoo bench`. Re-run the benchmark to compare it."
-        )
-    rows = data.get("rows")
-    if not isinstance(rows, list):
-        raise ZooError(f"{source}: 'rows' is {type(rows).__name__}; expected a list of rows.")
-    seen: set[Key] = set()
-    for i, row in enumerate(rows):
-        key = _check_row(row, f"{source}: rows[{i}]")
-        if key in seen:
-            raise ZooError(
-                f"{source}: rows[{i}] repeats backend {key[0]!r} at batch {key[1]}, "
-                f"threads {key[2]}; expected one row per (backend, batch, threads)."
-            )
-        seen.add(key)
+    return results_from_data(data, source=source)
 
 
-def compare_runs(a: dict[str, Any], b: dict[str, Any], *, threshold: float = 0.10) -> CompareResult:
+def compare_runs(
+    a: Results | Mapping[str, Any], b: Results | Mapping[str, Any], *, threshold: float = 0.10
+) -> CompareResult:
     """Match the rows of two runs and judge each change against noise and ``threshold``.
 
     Args:
-        a: Results of the baseline run (see :func:`load_run`).
+        a: Results of the baseline run (see :func:`load_run`), or their JSON data.
         b: Results of the run to judge.
         threshold: Relative slowdown that counts as a regression (0.10 = 10%). Changes
             under half of it are ``"same"`` even when the intervals do not overlap.
@@ -184,29 +179,32 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any], *, threshold: float = 0.1
         Rows in A's order, then rows only in B; regressions and the exit code.
 
     Raises:
-        ZooError: either input is not schema-1 results, or ``threshold`` is not a
+        ZooError: either input is not results this zoo reads, or ``threshold`` is not a
             positive number.
 
     Example:
-        >>> result = compare_runs(load_run("runs/A"), load_run("runs/B"))
-        >>> [(r.backend, r.verdict) for r in result.regressions]
+        >>> result = compare_runs(load_run("runs/A"), load_run("runs/B"))  # doctest: +SKIP
+        >>> [(r.backend, r.verdict) for r in result.regressions]  # doctest: +SKIP
         [('onnx:fp32', 'slower')]
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise ZooError(f"threshold {threshold!r}: expected a number such as 0.10 (= 10%).")
     if not (threshold > 0 and math.isfinite(threshold)):
         raise ZooError(f"threshold {threshold!r}: expected a fraction above 0, e.g. 0.10 = 10%.")
-    check_results(a, source="run A")
-    check_results(b, source="run B")
-    rows_a, rows_b = _by_key(a), _by_key(b)
+    run_a = check_results(a, source="run A")
+    run_b = check_results(b, source="run B")
+    rows_a, rows_b = _by_key(run_a), _by_key(run_b)
     keys = [*rows_a, *(k for k in rows_b if k not in rows_a)]
     rows = [_compare_row(k, rows_a.get(k), rows_b.get(k), threshold) for k in keys]
-    warnings = _warnings(a, b) + _drift_warning(rows)
-    return CompareResult(rows, float(threshold), _label(a), _label(b), warnings)
+    warnings = _warnings(run_a, run_b) + _drift_warning(rows)
+    return CompareResult(rows, float(threshold), _label(run_a), _label(run_b), warnings)
 
 
 def verdict(
-    a_stats: dict[str, Any], b_stats: dict[str, Any], *, threshold: float = 0.10
+    a_stats: RowStats | Mapping[str, Any],
+    b_stats: RowStats | Mapping[str, Any],
+    *,
+    threshold: float = 0.10,
 ) -> tuple[str, float]:
     """Verdict and ratio of two timed rows' stats (``B p50 / A p50``).
 
@@ -218,8 +216,9 @@ def verdict(
         ...         {"p50_ms": 3.0, "ci95_low_ms": 2.9, "ci95_high_ms": 3.1})
         ('slower', 1.5)
     """
-    ratio = float(b_stats["p50_ms"]) / float(a_stats["p50_ms"])
-    ci_a, ci_b = _ci(a_stats), _ci(b_stats)
+    a, b = _stats(a_stats, "A"), _stats(b_stats, "B")
+    ratio = b.p50_ms / a.p50_ms
+    ci_a, ci_b = a.ci, b.ci
     overlap = ci_a is not None and ci_b is not None and ci_a[0] <= ci_b[1] and ci_b[0] <= ci_a[1]
     if overlap or abs(ratio - 1) < threshold / 2:
         return SAME, ratio
@@ -231,7 +230,7 @@ def render_compare(result: CompareResult) -> Any:
 
     Example:
         >>> from rich.console import Console
-        >>> Console().print(render_compare(compare_runs(run_a, run_b)))
+        >>> Console().print(render_compare(compare_runs(run_a, run_b)))  # doctest: +SKIP
     """
     from rich.markup import escape
     from rich.table import Table
@@ -261,111 +260,96 @@ def render_compare(result: CompareResult) -> Any:
 # --- helpers -------------------------------------------------------------------------
 
 
-def _check_row(row: Any, where: str) -> Key:
-    if not isinstance(row, dict):
-        raise ZooError(f"{where}: expected an object, received {type(row).__name__}.")
-    for key, kind in (("backend", str), ("batch", int), ("threads", int)):
-        if not isinstance(row.get(key), kind) or isinstance(row.get(key), bool):
-            raise ZooError(
-                f"{where}: {key!r} is {row.get(key)!r}; expected {kind.__name__} (schema 1)."
-            )
-    stats = row.get("stats")
-    if stats is not None:
-        p50 = stats.get("p50_ms") if isinstance(stats, dict) else None
-        if not isinstance(p50, (int, float)) or not p50 > 0:
-            raise ZooError(
-                f"{where} ({row['backend']}): stats.p50_ms is {p50!r}; expected a positive "
-                "number of milliseconds, or stats null for a skipped backend."
-            )
-    return row["backend"], row["batch"], row["threads"]
+def _stats(value: RowStats | Mapping[str, Any], side: str) -> RowStats:
+    if isinstance(value, RowStats):
+        return value
+    try:
+        return RowStats.model_validate(value)
+    except ValidationError as exc:
+        raise record_error(
+            exc,
+            source=f"stats of {side}",
+            expected="a row's stats from results.json (p50_ms, ci95_low_ms, ci95_high_ms, ...)",
+            fix="Pass the stats of a timed row.",
+        ) from None
 
 
-def _by_key(run: dict[str, Any]) -> dict[Key, dict[str, Any]]:
-    return {(r["backend"], r["batch"], r["threads"]): r for r in run["rows"]}
+def _by_key(run: Results) -> dict[Key, ResultRow]:
+    return {r.key: r for r in run.rows}
 
 
-def _timed(row: dict[str, Any] | None) -> bool:
-    return row is not None and not row.get("skipped") and row.get("stats") is not None
+def _timed_stats(row: ResultRow | None) -> RowStats | None:
+    return row.stats if row is not None and row.timed else None
 
 
 def _compare_row(
-    key: Key, a: dict[str, Any] | None, b: dict[str, Any] | None, threshold: float
+    key: Key, a: ResultRow | None, b: ResultRow | None, threshold: float
 ) -> CompareRow:
-    base = {
+    stats_a, stats_b = _timed_stats(a), _timed_stats(b)
+    base: dict[str, Any] = {
         "backend": key[0],
         "batch": key[1],
         "threads": key[2],
-        "a_p50_ms": a["stats"]["p50_ms"] if _timed(a) else None,
-        "b_p50_ms": b["stats"]["p50_ms"] if _timed(b) else None,
-        "a_ci_ms": _ci(a["stats"]) if _timed(a) else None,
-        "b_ci_ms": _ci(b["stats"]) if _timed(b) else None,
+        "a_p50_ms": stats_a.p50_ms if stats_a else None,
+        "b_p50_ms": stats_b.p50_ms if stats_b else None,
+        "a_ci_ms": stats_a.ci if stats_a else None,
+        "b_ci_ms": stats_b.ci if stats_b else None,
     }
     if a is None or b is None:
         side = b if a is None else a
-        note = f"skipped: {side['skipped']}" if side.get("skipped") else ""
+        note = f"skipped: {side.skipped}" if side is not None and side.skipped else ""
         return CompareRow(**base, ratio=None, verdict=ONLY_B if a is None else ONLY_A, note=note)
-    if not (_timed(a) and _timed(b)):
+    if stats_a is None or stats_b is None:
         return CompareRow(**base, ratio=None, verdict=SKIPPED, note=_skip_note(a, b))
-    word, ratio = verdict(a["stats"], b["stats"], threshold=threshold)
+    word, ratio = verdict(stats_a, stats_b, threshold=threshold)
     regression = word == SLOWER and ratio > 1 + threshold
     return CompareRow(
         **base, ratio=ratio, verdict=word, regression=regression, note=_parity_note(a, b)
     )
 
 
-def _skip_note(a: dict[str, Any], b: dict[str, Any]) -> str:
+def _skip_note(a: ResultRow, b: ResultRow) -> str:
     parts = [
-        f"{side}: {row.get('skipped') or 'no stats'}"
+        f"{side}: {row.skipped or 'no stats'}"
         for side, row in (("A", a), ("B", b))
-        if not _timed(row)
+        if not row.timed
     ]
     return "skipped in " + "; ".join(parts)
 
 
-def _parity_note(a: dict[str, Any], b: dict[str, Any]) -> str:
-    was, now = a.get("parity_ok"), b.get("parity_ok")
+def _parity_note(a: ResultRow, b: ResultRow) -> str:
+    was, now = a.parity_ok, b.parity_ok
     if was is not False and now is False:
-        err = b.get("max_abs_vs_keras")
+        err = b.max_abs_vs_keras
         return "parity now fails" + (f" (max |Δ| {err:.1e})" if err is not None else "")
     if was is False and now is True:
         return "parity fixed"
     return ""
 
 
-def _ci(stats: dict[str, Any]) -> tuple[float, float] | None:
-    low, high = stats.get("ci95_low_ms"), stats.get("ci95_high_ms")
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low <= high:
-        return float(low), float(high)
-    return None
-
-
-def _label(run: dict[str, Any]) -> str:
-    env = run.get("environment") or {}
-    commit = env.get("git_commit")
-    settings = run.get("settings") or {}
-    parts = [str(run.get("name", "?")), str(run.get("created", "?"))]
+def _label(run: Results) -> str:
+    commit = run.environment.git_commit
+    parts = [run.name, run.created]
     if commit:
         parts.append(f"commit {commit}")
-    if settings.get("quick"):
+    if run.settings.quick:
         parts.append("quick")
     return " · ".join(parts)
 
 
-def _warnings(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def _warnings(a: Results, b: Results) -> list[str]:
     """Reasons the two runs' timings may not be comparable."""
     out = []
-    if a.get("name") != b.get("name"):
-        out.append(f"different models: A is {a.get('name')!r}, B is {b.get('name')!r}.")
-    cpu_a = ((a.get("environment") or {}).get("cpu")) or {}
-    cpu_b = ((b.get("environment") or {}).get("cpu")) or {}
+    if a.name != b.name:
+        out.append(f"different models: A is {a.name!r}, B is {b.name!r}.")
+    cpu_a, cpu_b = a.environment.cpu, b.environment.cpu
     for key, what in (("model", "CPU"), ("cores", "core count")):
-        if cpu_a.get(key) != cpu_b.get(key):
+        if getattr(cpu_a, key) != getattr(cpu_b, key):
             out.append(
-                f"{what} differs (A: {cpu_a.get(key)}, B: {cpu_b.get(key)}): absolute "
+                f"{what} differs (A: {getattr(cpu_a, key)}, B: {getattr(cpu_b, key)}): absolute "
                 "latencies are not comparable across machines; compare ratios within a run."
             )
-    vers_a = (a.get("environment") or {}).get("versions") or {}
-    vers_b = (b.get("environment") or {}).get("versions") or {}
+    vers_a, vers_b = a.environment.versions, b.environment.versions
     changed = [
         f"{k} {vers_a.get(k)} → {vers_b.get(k)}"
         for k in sorted(set(vers_a) | set(vers_b))
@@ -373,7 +357,7 @@ def _warnings(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     ]
     if changed:
         out.append("library versions differ: " + ", ".join(changed) + ".")
-    if (a.get("settings") or {}).get("quick") or (b.get("settings") or {}).get("quick"):
+    if a.settings.quick or b.settings.quick:
         out.append("a quick run has few samples and wide intervals: expect more 'same' verdicts.")
     return out
 

@@ -62,8 +62,11 @@ def measure(name: str, *, formats: str = "all", interval: float = INTERVAL) -> d
         ``export_stats`` and per-format sizes when the export succeeded.
 
     Raises:
-        ZooError: the export failed (its last output lines are in the message).
+        ZooError: the export failed (its last output lines are in the message), or its
+            manifest could not be read.
     """
+    from zoo.exporters.manifest import load_manifest
+
     exe = shutil.which("zoo", path=str(Path(sys.executable).parent)) or "zoo"
     with tempfile.TemporaryDirectory(prefix="zoo-export-cost-") as tmp:
         cmd = [exe, "export", name, "--format", formats, "--out", tmp]
@@ -86,16 +89,21 @@ def measure(name: str, *, formats: str = "all", interval: float = INTERVAL) -> d
         if proc.returncode != 0:
             tail = "\n".join(output.decode(errors="replace").splitlines()[-15:])
             raise ZooError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{tail}")
-        manifest = json.loads((Path(tmp) / name / "manifest.json").read_text())
+        manifest = load_manifest(Path(tmp) / name)
+    if manifest.export_stats is None or manifest.formats_requested is None:
+        raise ZooError(
+            f"{' '.join(cmd)} wrote a manifest without export_stats or formats_requested; "
+            "expected the manifest of a current `zoo export`. Reinstall zoo (`pip install -e .`)."
+        )
     return {
         "name": name,
         "formats": formats,
         "wall_seconds": round(wall, 1),
         "tree_peak_rss_mb": round(peak[0], 1),
         "interval_seconds": interval,
-        "export_stats": manifest["export_stats"],
-        "order": ["build", "reference", *manifest["formats_requested"]],
-        "bytes": {f: a["bytes"] for f, a in manifest["artifacts"].items()},
+        "export_stats": manifest.export_stats.model_dump(mode="json", exclude_unset=True),
+        "order": ["build", "reference", *manifest.formats_requested],
+        "bytes": {f: a.bytes for f, a in manifest.artifacts.items()},
     }
 
 

@@ -63,7 +63,8 @@ def time_int8_choices(
         One row per variant: name, p50_ms, p90_ms, max_abs_vs_fp32, quantize_s, mb.
 
     Example:
-        >>> compare("cnn_lstm_fusion", Path("out/cnn_lstm_fusion/model.onnx"), Path("/tmp/q"))
+        >>> compare(  # doctest: +SKIP
+        ...     "cnn_lstm_fusion", Path("out/cnn_lstm_fusion/model.onnx"), Path("/tmp/q"))
     """
     from zoo.registry import REGISTRY
 

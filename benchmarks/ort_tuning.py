@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from zoo.benchmarks._measure import adaptive
 from zoo.benchmarks._stats import summarize
-from zoo.exporters import MANIFEST, sample_inputs
+from zoo.exporters import sample_inputs
+from zoo.exporters.manifest import load_manifest
 
 from zoo.errors import ZooError
-from zoo.registry import InputSpec
 
 Candidate = tuple[str, Callable[[Path, int], Any]]
 
@@ -90,17 +90,13 @@ def run(
     folder: Path, *, threads: int, rounds: int, batch: int, max_seconds: float
 ) -> list[dict[str, Any]]:
     """Time every variant on ``folder``'s ``model.onnx``; rows in :func:`variants` order."""
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise ZooError(f"{folder}: no {MANIFEST}; expected a folder written by zoo export.")
-    manifest = json.loads(manifest_path.read_text())
-    if "onnx:fp32" not in manifest["artifacts"]:
+    manifest = load_manifest(folder)
+    if "onnx:fp32" not in manifest.artifacts:
         raise ZooError(
             f"{folder}: the export has no onnx:fp32 artifact; export it with --format onnx."
         )
-    path = folder / manifest["artifacts"]["onnx:fp32"]["path"]
-    specs = {k: InputSpec(**v) for k, v in manifest["inputs"].items()}
-    inputs = sample_inputs(specs, batch, seed=0)
+    path = folder / manifest.artifacts["onnx:fp32"].path
+    inputs = sample_inputs(manifest.inputs, batch, seed=0)
     loaded = [(label, make(path, threads)) for label, make in candidates()]
     prepared = [(label, r, r.prepare(inputs)) for label, r in loaded]
     reference = prepared[0][1].run(prepared[0][2])

@@ -13,7 +13,8 @@ when :func:`write_plots` runs.
 
 Example:
     >>> from zoo.benchmarks.plots import write_plots
-    >>> write_plots(json.loads(Path("runs/x/results.json").read_text()), Path("runs/x"))
+    >>> write_plots(  # doctest: +SKIP
+    ...     json.loads(Path("runs/x/results.json").read_text()), Path("runs/x"))
     [PosixPath('runs/x/latency.png'), PosixPath('runs/x/batch_sweep.png')]
 """
 
@@ -69,6 +70,10 @@ def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         ZooError: ``results`` has no list of rows.
 
     Example:
+        >>> results = {"rows": [
+        ...     {"backend": "keras_predict", "batch": 1, "threads": 2, "stats": {"p50_ms": 40.0}},
+        ...     {"backend": "onnx:fp32", "batch": 1, "threads": 2, "stats": {"p50_ms": 2.0}},
+        ...     {"backend": "openvino:f32", "skipped": "openvino is not installed"}]}
         >>> [r["backend"] for r in measured_rows(results)]
         ['keras_predict', 'onnx:fp32']
     """
@@ -88,9 +93,13 @@ def latency_bars(results: dict[str, Any]) -> tuple[int, int, list[Bar]]:
         ``(batch, threads, bars)`` with bars sorted fastest first; empty if nothing was timed.
 
     Example:
+        >>> results = {"rows": [
+        ...     {"backend": "keras_predict", "batch": 1, "threads": 2, "stats": {"p50_ms": 40.0}},
+        ...     {"backend": "tflite:int8", "batch": 1, "threads": 2, "stats": {"p50_ms": 1.5}},
+        ...     {"backend": "tflite:int8", "batch": 8, "threads": 2, "stats": {"p50_ms": 9.0}}]}
         >>> batch, threads, bars = latency_bars(results)
-        >>> bars[0].backend
-        'tflite:int8'
+        >>> batch, threads, [b.backend for b in bars]
+        (1, 2, ['tflite:int8', 'keras_predict'])
     """
     rows = measured_rows(results)
     if not rows:
@@ -120,7 +129,8 @@ def write_plots(results: dict[str, Any], run_dir: Path) -> list[Path]:
         ZooError: ``results`` is not benchmark results data.
 
     Example:
-        >>> write_plots(load_run("runs/20261124-193000-cnn_lstm_fusion"), Path("out"))
+        >>> write_plots(  # doctest: +SKIP
+        ...     load_run("runs/20261124-193000-cnn_lstm_fusion"), Path("out"))
         [PosixPath('out/latency.png'), PosixPath('out/batch_sweep.png')]
     """
     run_dir = Path(run_dir)

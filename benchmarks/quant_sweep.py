@@ -14,8 +14,8 @@ validation, so that they can be measured and marked as such).
 
 Example:
     >>> from zoo.benchmarks.quant_sweep import sweep
-    >>> result = sweep("bert_classifier_tiny", limit=64, quick=True)
-    >>> [r.format for r in result.rows][:3]
+    >>> result = sweep("bert_classifier_tiny", limit=64, quick=True)  # doctest: +SKIP
+    >>> [r.format for r in result.rows][:3]  # doctest: +SKIP
     ['keras', 'saved_model', 'tflite:fp32']
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import math
 import os
 import sys
@@ -30,13 +31,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from zoo.benchmarks._sweep_report import COLUMNS, SweepResult, SweepRow, render, write_report
-from zoo.benchmarks._sweep_tasks import Task, accuracy, load_task, predict, train_head
+from zoo.benchmarks._sweep_tasks import SweepDataset, accuracy, load_task, predict, train_head
 
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo.exporters.manifest import ArtifactRecord
 
 #: Benchmark backend that times a format (the Keras file is timed as a direct call).
 BENCH_BACKEND = {"keras": "keras_call"}
@@ -161,7 +165,7 @@ def sweep(
             f"({training.trainable_parameters:,} weights) fitted on precomputed pooled "
             f"features {training.feature_shape}, {epochs} epochs, Adam {learning_rate:g}.",
             *(note for s in sets for note in s.notes),
-            *_quantization_notes({k: v for s in sets for k, v in s.manifest["artifacts"].items()}),
+            *_quantization_notes({k: v for s in sets for k, v in s.artifacts.items()}),
             f"latency: benchmarks.run on each export folder, batch 1, {os.cpu_count()} "
             f"threads, {'quick' if quick else 'default'} plan, one fresh worker process per "
             f"backend; the keras row is timed as keras_call (direct call); 1-minute load "
@@ -179,7 +183,7 @@ def _lap(start: float, done: dict[str, float] | None = None) -> float:
     return round(time.perf_counter() - start - sum((done or {}).values()), 1)
 
 
-def _keras_probs(model: Any, task: Task) -> np.ndarray:
+def _keras_probs(model: Any, task: SweepDataset) -> np.ndarray:
     from zoo.exporters.formats.keras_file import KerasRunner
 
     return predict(KerasRunner(model), task.x_test, batch=EVAL_BATCH)
@@ -220,9 +224,18 @@ class ExportSet:
     declared: bool
     notes: list[str] = field(default_factory=list)
 
+    @functools.cached_property
+    def artifacts(self) -> dict[str, ArtifactRecord]:
+        """The manifest's artifact entries, checked against the manifest schema."""
+        from zoo.exporters import MANIFEST
+        from zoo.exporters.manifest import manifest_from_data
+
+        source = str(self.folder / MANIFEST)
+        return manifest_from_data(self.manifest, source=source).artifacts
+
 
 def _export(
-    model: Any, out: Path, task: Task, formats: list[str], *, declared: bool = True
+    model: Any, out: Path, task: SweepDataset, formats: list[str], *, declared: bool = True
 ) -> list[ExportSet]:
     """Validated export of ``formats``, int8-calibrated on real training rows.
 
@@ -275,7 +288,7 @@ def _export(
 
 
 def _accuracy_rows(
-    export: ExportSet, task: Task, keras_probs: np.ndarray, keras_acc: float
+    export: ExportSet, task: SweepDataset, keras_probs: np.ndarray, keras_acc: float
 ) -> list[SweepRow]:
     from zoo.benchmarks._backends import backends_for
     from zoo.exporters import load_runner
@@ -285,24 +298,24 @@ def _accuracy_rows(
     want = keras_probs.argmax(axis=1)
     rows = []
     for fmt, status in export.status.items():
-        art = export.manifest["artifacts"][fmt]
-        runner = load_runner(fmt, export.folder / art["path"])
-        probs = predict(runner, task.x_test, batch=EVAL_BATCH, fixed_batch=art.get("fixed_batch"))
+        art = export.artifacts[fmt]
+        runner = load_runner(fmt, export.folder / art.path)
+        probs = predict(runner, task.x_test, batch=EVAL_BATCH, fixed_batch=art.extra("fixed_batch"))
         del runner
         acc = accuracy(probs, task.y_test)
         same = probs.argmax(axis=1) == want
         rows.append(
             SweepRow(
                 fmt,
-                runtimes.get(fmt, art["runtime"]),
+                runtimes.get(fmt, art.runtime),
                 acc,
                 (acc - keras_acc) * 100,
                 float(same.mean()),
                 int((~same).sum()),
-                int(art["bytes"]),
+                art.bytes,
                 status,
                 declared=export.declared,
-                artifact=str(export.folder / art["path"]),
+                artifact=str(export.folder / art.path),
             )
         )
     return rows
@@ -346,13 +359,14 @@ def _speedups(rows: list[SweepRow]) -> None:
             row.speedup_vs_fp32 = base / row.p50_ms
 
 
-def _quantization_notes(arts: dict[str, Any]) -> list[str]:
+def _quantization_notes(arts: dict[str, ArtifactRecord]) -> list[str]:
     """What each precision means, from the manifests' artifact entries (format → entry)."""
-    onnx = arts.get("onnx:int8", {}).get("quantization", {})
+    onnx_int8, tflite_int8 = arts.get("onnx:int8"), arts.get("tflite:int8")
+    onnx = (onnx_int8.extra("quantization") if onnx_int8 else None) or {}
     ops = ", ".join(onnx.get("op_types", []) or [])
-    tflite = arts.get("tflite:int8", {})
-    samples = tflite.get("converter", {}).get("representative_samples", "?")
-    floats = ", ".join(tflite.get("float_compute_ops", []) or []) or "none"
+    tflite: dict[str, Any] = (tflite_int8.model_extra or {}) if tflite_int8 else {}
+    samples = (tflite.get("converter") or {}).get("representative_samples", "?")
+    floats = ", ".join(tflite.get("float_compute_ops") or []) or "none"
     return [
         "formats: tflite:fp16 = float16 weights, float32 compute; tflite:dynamic_int8 = int8 "
         "weights, dynamic-range kernels; tflite:int8 = int8 weights and activations "

@@ -6,17 +6,15 @@ runtime, compares it with Keras at batch sizes 1 and 3, and only then swaps the 
 into place with ``manifest.json`` written last.
 
 Example:
-    >>> from export import export_model
-    >>> result = export_model("cnn_lstm_fusion_tiny", Path("artifacts"))
-    >>> result.path
+    >>> from zoo.exporters import export_model
+    >>> result = export_model("cnn_lstm_fusion_tiny", Path("artifacts"))  # doctest: +SKIP
+    >>> result.path  # doctest: +SKIP
     PosixPath('artifacts/cnn_lstm_fusion_tiny')
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
-import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,17 +27,19 @@ from zoo.exporters._atomic import MANIFEST, Staging, sha256_path, size_bytes
 from zoo.exporters._base import Arrays, ExportContext, ExportFormat, Runner, run_once
 from zoo.exporters._stats import ExportStats
 from zoo.exporters._subject import Subject, subject_for
+from zoo.exporters.manifest import Manifest, build_manifest, load_manifest, manifest_data
 from zoo.exporters.tolerances import Tolerance, tolerance
 from zoo.exporters.validate import (
     AGREEMENT_SAMPLES,
     BATCH_SIZES,
     OutputParity,
     ValidationFailed,
-    compare,
+    compare_outputs,
     raise_on_failure,
     sample_inputs,
 )
 from zoo.exporters.verify import GOLDEN, verify, write_golden
+from zoo.exporters.versions import library_versions
 
 from zoo.errors import ZooError, did_you_mean
 from zoo.registry import FORMAT_GROUPS, FORMAT_VARIANTS, expand_formats
@@ -60,11 +60,14 @@ __all__ = [
     "Arrays",
     "ExportFormat",
     "ExportResult",
+    "Manifest",
     "Runner",
     "ValidationFailed",
     "check_export",
     "declared_formats",
     "export_model",
+    "library_versions",
+    "load_manifest",
     "load_runner",
     "parse_formats",
     "run_once",
@@ -80,11 +83,14 @@ class ExportResult:
 
     Attributes:
         path: The final folder ``OUT/NAME``.
-        manifest: The manifest written there.
+        manifest: The manifest written there, as plain data (``schema_version`` first,
+            artifacts in the requested order).
         parity: Format → parity reports (failed formats included, when they got that far).
         model: The Keras model that was exported.
         failed: Format → what went wrong (``on_failure="record"`` only): the stage
             (``write`` or ``validate``), the error type and message, seconds and peak RSS.
+        record: The manifest checked into a :class:`~zoo.exporters.manifest.Manifest`,
+            whose JSON is the file.
     """
 
     path: Path
@@ -92,6 +98,7 @@ class ExportResult:
     parity: dict[str, list[OutputParity]] = field(default_factory=dict)
     model: Any = None
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    record: Manifest | None = field(default=None, repr=False)
 
     @property
     def status(self) -> dict[str, str]:
@@ -173,9 +180,9 @@ def export_model(
             or, with ``on_failure="record"``, every format failed.
 
     Example:
-        >>> model = zoo.get("bert_classifier")
-        >>> model.fit(x_train, y_train)
-        >>> export_model(model, Path("artifacts"), data=x_test).path
+        >>> model = zoo.get("bert_classifier")  # doctest: +SKIP
+        >>> model.fit(x_train, y_train)  # doctest: +SKIP
+        >>> export_model(model, Path("artifacts"), data=x_test).path  # doctest: +SKIP
         PosixPath('artifacts/bert_classifier')
     """
     if on_failure not in ON_FAILURE:
@@ -204,15 +211,21 @@ def export_model(
                 raise AllFormatsFailed(subject.name, Path(out) / subject.name, job.failed)
             golden = stage.path / GOLDEN
             write_golden(golden, samples[max(BATCH_SIZES)], reference[max(BATCH_SIZES)])
-            manifest = _manifest(subject, job.artifacts, seed=seed, overrides=overrides)
-            manifest["golden"] = {"path": GOLDEN, "sha256": sha256_path(golden)}
-            manifest["formats_requested"] = fmts
-            manifest["failed"] = job.failed
-            manifest["export_stats"] = stats.as_dict()
-            final = stage.commit(manifest)
+            manifest = manifest_data(
+                subject,
+                job.artifacts,
+                seed=seed,
+                overrides=overrides,
+                golden={"path": GOLDEN, "sha256": sha256_path(golden)},
+                formats_requested=fmts,
+                failed=job.failed,
+                export_stats=stats.as_dict(),
+            )
+            record = build_manifest(manifest)
+            final = stage.commit(record.to_json())
     finally:
         ctx.work.close()
-    return ExportResult(final, manifest, job.parity, subject.model, job.failed)
+    return ExportResult(final, manifest, job.parity, subject.model, job.failed, record)
 
 
 class AllFormatsFailed(ZooError):
@@ -301,7 +314,8 @@ class _Job:
 
     def sort(self, order: list[str]) -> None:
         """Put the artifacts, parity reports and failures in the requested format order."""
-        for table in (self.artifacts, self.parity, self.failed):
+        tables: tuple[dict[str, Any], ...] = (self.artifacts, self.parity, self.failed)
+        for table in tables:
             items = {f: table.pop(f) for f in order if f in table}
             table.update(items)
 
@@ -333,7 +347,7 @@ def check_export(
         One :class:`zoo.exporters.check.Finding` per format variant: ok or the error, with notes.
 
     Example:
-        >>> [f.ok for f in check_export("cnn_lstm_fusion_tiny", formats="all")]
+        >>> [f.ok for f in check_export("cnn_lstm_fusion_tiny", formats="all")]  # doctest: +SKIP
         [True, True]
     """
     from zoo.exporters.check import check_formats
@@ -409,13 +423,13 @@ def _validate(
     """
     report: list[OutputParity] = []
     for b in BATCH_SIZES:
-        report += compare(reference[b], run_once(runner, samples[b]), tol=tol, batch=b)
+        report += compare_outputs(reference[b], run_once(runner, samples[b]), tol=tol, batch=b)
     tasks = task_sample.subject.tasks
     classify = tol.min_top1_agreement is not None and "classification" in tasks.values()
     reconstruct = tol.max_psnr_drop_db is not None and "reconstruction" in tasks.values()
     targets = task_sample.targets if reconstruct else {}
     if classify or any(tasks.get(name) == "reconstruction" for name in targets):
-        report += compare(
+        report += compare_outputs(
             task_sample.keras,
             _chunked(lambda x: run_once(runner, x), task_sample.inputs),
             tol=tol,
@@ -445,41 +459,3 @@ def _chunked(run: Any, inputs: Arrays) -> Arrays:
 def _keras_outputs(model: Any, inputs: Arrays) -> Arrays:
     out = model(inputs, training=False)
     return {k: v.numpy() if hasattr(v, "numpy") else v for k, v in out.items()}
-
-
-def _manifest(subject: Subject, artifacts: dict[str, Any], **build: Any) -> dict[str, Any]:
-    return {
-        "name": subject.name,
-        "family": subject.family,
-        "recipe": subject.recipe,
-        "build": build,
-        "inputs": {k: v.model_dump() for k, v in subject.inputs.items()},
-        "validation_inputs": subject.source,
-        "outputs": {k: v.model_dump() for k, v in subject.outputs.items()},
-        "batch_sizes_validated": list(BATCH_SIZES),
-        "artifacts": artifacts,
-        "weights": _weights(subject.model),
-        "versions": library_versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _weights(model: Any) -> dict[str, Any] | None:
-    """The model's resolved weights (source, file, sha256) if its family recorded them."""
-    resolved = getattr(model, "zoo_weights", None)
-    return resolved.as_dict() if resolved is not None else None
-
-
-def library_versions(
-    dists: tuple[str, ...] = ("zoo", "tensorflow", "keras", "numpy"),
-) -> dict[str, str]:
-    """Versions of Python and of ``dists`` (default: the libraries that shape the artifacts)."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for dist in dists:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return versions

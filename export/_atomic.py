@@ -9,7 +9,6 @@ as ``.NAME.old-*`` and restored by the next export.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import uuid
@@ -51,9 +50,9 @@ class Staging:
     """Context for writing ``OUT/NAME`` atomically.
 
     Example:
-        >>> with Staging(out, "my_model") as stage:
+        >>> with Staging(out, "my_model") as stage:  # doctest: +SKIP
         ...     write_artifacts(stage.path)
-        ...     stage.commit(manifest)
+        ...     stage.commit(manifest.to_json())
     """
 
     def __init__(self, out: Path, name: str):
@@ -87,10 +86,15 @@ class Staging:
         for stale in [*olds, *self.out.glob(f".{self.name}.staging-*")]:
             shutil.rmtree(stale, ignore_errors=True)
 
-    def commit(self, manifest: dict[str, Any]) -> Path:
-        """Write the manifest last, fsync, and swap the staging folder into place."""
+    def commit(self, manifest: str) -> Path:
+        """Write the manifest last, fsync, and swap the staging folder into place.
+
+        Args:
+            manifest: The text of ``manifest.json`` (see
+                :meth:`zoo.exporters.manifest.Manifest.to_json`).
+        """
         tmp = self.path / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(manifest)
         os.replace(tmp, self.path / MANIFEST)
         fsync_tree(self.path)
         old = None

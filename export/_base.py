@@ -68,7 +68,7 @@ class Workspace:
 
     Example:
         >>> work = Workspace()
-        >>> work.once("trace", lambda folder: trace_into(folder))  # made once
+        >>> work.once("trace", lambda folder: trace_into(folder))  # made once  # doctest: +SKIP
         >>> work.close()
     """
 

@@ -25,10 +25,10 @@ class ExportStats:
 
     Example:
         >>> stats = ExportStats()
-        >>> with stats.stage("build"):
-        ...     model = build()
+        >>> with stats.stage("build"):  # e.g. building the model
+        ...     squares = [i * i for i in range(1000)]
         >>> stats.as_dict()["stages"]["build"]["seconds"]
-        0.52
+        0.0...
     """
 
     def __init__(self) -> None:

@@ -8,14 +8,14 @@ the golden outputs under the artifact's tolerance.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from zoo.exporters._atomic import MANIFEST, sha256_path
+from zoo.exporters._atomic import sha256_path
 from zoo.exporters._base import Arrays
+from zoo.exporters.manifest import load_manifest
 
 from zoo.errors import ZooError
 
@@ -24,7 +24,7 @@ GOLDEN = "golden.npz"
 
 def write_golden(path: Path, inputs: Arrays, outputs: Arrays) -> None:
     """Store inputs and reference outputs as ``input/<name>`` and ``output/<name>`` arrays."""
-    arrays = {f"input/{k}": v for k, v in inputs.items()}
+    arrays: dict[str, Any] = {f"input/{k}": v for k, v in inputs.items()}
     arrays.update({f"output/{k}": np.asarray(v) for k, v in outputs.items()})
     with path.open("wb") as fh:
         np.savez(fh, **arrays)
@@ -83,32 +83,33 @@ def verify(folder: str | Path, *, formats: list[str] | None = None) -> VerifyRep
         A report; ``report.ok`` is false if any hash differs or any output is off by more
         than the artifact's tolerance.
 
+    Raises:
+        ZooError: no readable manifest (see :func:`zoo.exporters.manifest.load_manifest`)
+            or no golden vectors.
+
     Example:
-        >>> report = verify("artifacts/cnn_lstm_fusion")
-        >>> report.ok
+        >>> report = verify("artifacts/cnn_lstm_fusion")  # doctest: +SKIP
+        >>> report.ok  # doctest: +SKIP
         True
     """
     from zoo.exporters import FORMATS
 
     folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise ZooError(f"{folder}: no {MANIFEST}; expected a folder written by `zoo export`.")
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    golden = manifest.get("golden")
-    if not golden or not (folder / golden["path"]).is_file():
+    manifest = load_manifest(folder)
+    golden = manifest.golden
+    if golden is None or not (folder / golden.path).is_file():
         raise ZooError(f"{folder}: no {GOLDEN}; re-export to get golden vectors.")
-    golden_ok = sha256_path(folder / golden["path"]) == golden["sha256"]
-    inputs, expected = read_golden(folder / golden["path"])
+    golden_ok = sha256_path(folder / golden.path) == golden.sha256
+    inputs, expected = read_golden(folder / golden.path)
     report = VerifyReport(folder, golden_ok)
-    for fmt, art in manifest["artifacts"].items():
+    for fmt, art in manifest.artifacts.items():
         if formats is not None and fmt not in formats:
             continue
-        path = folder / art["path"]
+        path = folder / art.path
         check = ArtifactCheck(
-            fmt, art["path"], hash_ok=path.exists() and sha256_path(path) == art["sha256"]
+            fmt, art.path, hash_ok=path.exists() and sha256_path(path) == art.sha256
         )
-        check.atol = art["tolerance"]["atol"]
+        check.atol = art.tolerance.atol
         try:
             runner = FORMATS[fmt].load(path)
             got = runner.run(runner.prepare(inputs))

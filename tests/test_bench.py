@@ -14,7 +14,7 @@ from zoo.benchmarks._measure import adaptive, bare_loop_ms
 from zoo.benchmarks._run import _jobs
 from zoo.benchmarks._stats import median_ci, summarize
 from zoo.benchmarks._worker import run_job
-from zoo.exporters import export_model, sample_inputs
+from zoo.exporters import sample_inputs
 
 from zoo import ZooError
 from zoo._registry import REGISTRY
@@ -127,9 +127,10 @@ def test_recommend_takes_the_fastest_with_parity_per_precision():
     assert recommend(rows) == {"fp32": "b", "int8": "d"}
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_model(NAME, tmp_path_factory.mktemp("bench"), seed=0)
+@pytest.fixture
+def exported(fusion_export):
+    """NAME exported in all its formats: conftest's one shared, read-only export."""
+    return fusion_export
 
 
 @pytest.mark.parametrize("backend", ["keras_predict", "tf_function", "saved_model"])
@@ -165,7 +166,7 @@ def test_worker_job_in_process(backend, exported, tmp_path):
 def test_run_writes_parseable_reports(tmp_path):
     result = run(NAME, backends=["keras_call", "saved_model"], quick=True, iters=3, out=tmp_path)
     data = json.loads((result.run_dir / "results.json").read_text())
-    assert data["schema"] == 1
+    assert next(iter(data)) == "schema_version" and data["schema_version"] == 1
     assert [r["backend"] for r in data["rows"]] == ["keras_call", "saved_model"]
     for row in data["rows"]:
         assert row["stats"]["n"] == 3

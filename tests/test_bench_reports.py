@@ -1,7 +1,7 @@
 """Benchmark reports: plots, run comparison with a noise-aware verdict, model cards.
 
 Synthetic ``results.json`` data is made by :func:`make_results`, which follows the schema
-written by ``zoo bench`` (schema 1) key for key.
+written by ``zoo bench`` (schema_version 1) key for key.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def make_results(
     cpu: str = "AMD EPYC 7B13 64-Core Processor",
     rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A complete results.json dict (schema 1); ``rows`` replaces the generated rows."""
+    """A complete results.json dict (schema_version 1); ``rows`` replaces the generated rows."""
     skipped = {"openvino:bf16": "CPU has no avx512_bf16"} if skipped is None else skipped
     if rows is None:
         rows = [
@@ -116,7 +116,7 @@ def make_results(
         if r["stats"] and (r["batch"], r["threads"]) in predict:
             r["speedup_vs_predict"] = predict[(r["batch"], r["threads"])] / r["stats"]["p50_ms"]
     return {
-        "schema": 1,
+        "schema_version": 1,
         "name": name,
         "created": "2026-11-24T19:30:00+00:00",
         "settings": {
@@ -381,9 +381,9 @@ def test_load_run_takes_a_folder_or_the_file(tmp_path):
 
     results = make_results()
     run = write_run(tmp_path / "20261124-193000-x", results)
-    assert load_run(run) == results
-    assert load_run(run / "results.json") == results
-    assert load_run(str(run)) == results
+    assert load_run(run).as_data() == results
+    assert load_run(run / "results.json").as_data() == results
+    assert load_run(str(run)).as_data() == results
 
 
 def test_load_run_errors_name_what_was_received(tmp_path):
@@ -416,7 +416,7 @@ def test_load_run_rejects_malformed_rows(tmp_path):
         load_run(write_run(tmp_path / "twice", twice))
     no_threads = make_results(backends=("onnx:fp32",))
     del no_threads["rows"][0]["threads"]
-    with pytest.raises(ZooError, match=r"rows\[0\]: 'threads' is None; expected int"):
+    with pytest.raises(ZooError, match=r"results.json: rows\[0\]\.threads is missing"):
         load_run(write_run(tmp_path / "threads", no_threads))
     zero = make_results(backends=("onnx:fp32",))
     zero["rows"][0]["stats"]["p50_ms"] = 0.0

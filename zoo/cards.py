@@ -8,7 +8,7 @@ summary with a note), the exported formats with their measured parity (from the 
 
 Example:
     >>> from zoo.cards import latest_run, write_model_card
-    >>> write_model_card("cnn_lstm_fusion", run_dir=latest_run("cnn_lstm_fusion"))
+    >>> write_model_card("cnn_lstm_fusion", run_dir=latest_run("cnn_lstm_fusion"))  # doctest: +SKIP
     PosixPath('runs/20261124-193000-cnn_lstm_fusion/MODEL_CARD.md')
 """
 
@@ -21,10 +21,14 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
 from zoo.exporters.validate import task_summary, worst_gated_error
+
+if TYPE_CHECKING:
+    from zoo.benchmarks.results import ResultRow, Results
+    from zoo.exporters.manifest import ArtifactRecord, Manifest, ToleranceRecord
 
 CARD = "MODEL_CARD.md"
 RESULTS = "results.json"
@@ -43,7 +47,7 @@ def latest_run(name: str, runs: Path = Path("runs")) -> Path | None:
     hold a ``results.json`` (an interrupted run does not count).
 
     Example:
-        >>> latest_run("cnn_lstm_fusion")
+        >>> latest_run("cnn_lstm_fusion")  # doctest: +SKIP
         PosixPath('runs/20261124-193000-cnn_lstm_fusion')
     """
     runs = Path(runs)
@@ -77,7 +81,7 @@ def write_model_card(name: str, *, run_dir: Path | None = None, out: Path | None
             run of another model.
 
     Example:
-        >>> write_model_card("cnn_lstm_fusion_tiny", out=Path("cards"))
+        >>> write_model_card("cnn_lstm_fusion_tiny", out=Path("cards"))  # doctest: +SKIP
         PosixPath('cards/MODEL_CARD.md')
     """
     import zoo
@@ -111,7 +115,7 @@ def _card_path(run_dir: Path | None, out: Path | None) -> Path:
     return (Path(run_dir) if run_dir is not None else Path.cwd()) / CARD
 
 
-def _results(name: str, run_dir: Path | None) -> dict[str, Any] | None:
+def _results(name: str, run_dir: Path | None) -> Results | None:
     """The run's results (checked), ``None`` without a run or without results.json."""
     if run_dir is None:
         return None
@@ -126,33 +130,34 @@ def _results(name: str, run_dir: Path | None) -> dict[str, Any] | None:
     from zoo.benchmarks.compare import load_run
 
     results = load_run(run_dir)
-    if results.get("name") != name:
+    if results.name != name:
         raise ZooError(
-            f"{run_dir / RESULTS} is a run of {results.get('name')!r}; expected a run of "
+            f"{run_dir / RESULTS} is a run of {results.name!r}; expected a run of "
             f"{name!r}. Pass that model's run folder (see latest_run({name!r}))."
         )
     return results
 
 
 def _manifest(
-    name: str, run_dir: Path | None, results: dict[str, Any] | None
-) -> tuple[Path, dict[str, Any]] | None:
-    """The export manifest: ``run_dir/artifacts/<name>/`` or the folder the run timed."""
+    name: str, run_dir: Path | None, results: Results | None
+) -> tuple[Path, Manifest] | None:
+    """The export manifest: ``run_dir/artifacts/<name>/`` or the folder the run timed.
+
+    Raises:
+        ZooError: a manifest is there but cannot be read (see
+            :func:`zoo.exporters.manifest.load_manifest`).
+    """
+    from zoo.exporters.manifest import load_manifest
+
     candidates = []
     if run_dir is not None:
         candidates.append(Path(run_dir) / "artifacts" / name / MANIFEST)
-    export_path = ((results or {}).get("export") or {}).get("path")
+    export_path = results.export.path if results is not None and results.export else None
     if export_path:
         candidates.append(Path(export_path) / MANIFEST)
     for path in candidates:
         if path.is_file():
-            try:
-                return path, json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ZooError(
-                    f"{path}: not valid JSON ({exc}); expected the manifest written by "
-                    "`zoo export`. Re-export the model."
-                ) from None
+            return path, load_manifest(path)
     return None
 
 
@@ -304,11 +309,11 @@ def _summary_text(model: Any) -> str:
 
 
 def _formats_section(
-    found: tuple[Path, dict[str, Any]] | None, results: dict[str, Any] | None, *, base: Path
+    found: tuple[Path, Manifest] | None, results: Results | None, *, base: Path
 ) -> list[str]:
     lines = ["## Exported formats", ""]
     if found is None:
-        parity = ((results or {}).get("export") or {}).get("parity") or {}
+        parity = results.export.parity if results is not None and results.export else {}
         if not parity:
             return [*lines, "No export manifest found (pass a `zoo bench` run folder).", ""]
         lines += ["Parity from `results.json` (manifest not found):", ""]
@@ -317,48 +322,47 @@ def _formats_section(
     path, manifest = found
     lines += [
         f"From `{_shown(path, base)}`: each artifact reloaded in its own runtime and "
-        f"compared with Keras at batch sizes {manifest.get('batch_sizes_validated', [])}.",
+        f"compared with Keras at batch sizes {manifest.batch_sizes_validated}.",
         "",
         "| format | file | runtime | size | max abs error | tolerance | task metric | check |",
         "|---|---|---|---:|---:|---|---:|---|",
     ]
-    for fmt, art in manifest.get("artifacts", {}).items():
+    for fmt, art in manifest.artifacts.items():
         lines.append(_artifact_row(fmt, art))
     return [*lines, ""]
 
 
-def _artifact_row(fmt: str, art: dict[str, Any]) -> str:
-    parity = art.get("parity") or []
-    worst = worst_gated_error(parity)
-    if not art.get("validated", bool(parity)):
+def _artifact_row(fmt: str, art: ArtifactRecord) -> str:
+    parity = art.parity_data()
+    if not art.was_validated:
         check = "not validated"
     else:
-        check = "pass" if all(p.get("ok", False) for p in parity) else "**FAIL**"
+        check = "pass" if all(p.ok for p in art.parity) else "**FAIL**"
     return _row(
         f"`{fmt}`",
-        f"`{art.get('path', '')}`",
-        art.get("runtime", ""),
-        _size(art.get("bytes")),
-        _sci(worst),
-        _tolerance(art.get("tolerance")),
+        f"`{art.path}`",
+        art.runtime,
+        _size(art.bytes),
+        _sci(worst_gated_error(parity)),
+        _tolerance(art.tolerance),
         task_summary(parity),
         check,
     )
 
 
-def _bench_section(results: dict[str, Any] | None, run_dir: Path | None) -> list[str]:
+def _bench_section(results: Results | None, run_dir: Path | None) -> list[str]:
     lines = ["## Benchmark", ""]
     if results is None:
         where = f"in `{run_dir}`" if run_dir is not None else "(no run folder given)"
         return [*lines, f"No benchmark results {where}; run `zoo bench` first.", ""]
-    rows = [r for r in results["rows"] if r.get("stats") and not r.get("skipped")]
-    batch = 1 if any(r["batch"] == 1 for r in rows) else min((r["batch"] for r in rows), default=1)
+    rows = [r for r in results.rows if r.timed]
+    batch = 1 if any(r.batch == 1 for r in rows) else min((r.batch for r in rows), default=1)
     shown = sorted(
-        (r for r in rows if r["batch"] == batch),
-        key=lambda r: (-r["threads"], r["stats"]["p50_ms"]),
+        (r for r in rows if r.batch == batch),
+        key=lambda r: (-r.threads, r.stats.p50_ms if r.stats else 0.0),
     )
     lines += [
-        f"Run `{Path(run_dir or '.').resolve().name}` ({results.get('created', '?')}), "
+        f"Run `{Path(run_dir or '.').resolve().name}` ({results.created}), "
         f"batch {batch}; latencies in ms. "
         "Timings on a shared machine are noisy: compare backends as ratios within one run "
         "(`zoo bench compare A B` for two runs).",
@@ -368,44 +372,45 @@ def _bench_section(results: dict[str, Any] | None, run_dir: Path | None) -> list
         *(_bench_row(r) for r in shown),
         "",
     ]
-    skipped = [r for r in results["rows"] if r.get("skipped")]
+    skipped = [r for r in results.rows if r.skipped]
     if skipped:
-        lines += [
-            f"- skipped `{r['backend']}`: {r['skipped']}" for r in _first_per_backend(skipped)
-        ]
+        lines += [f"- skipped `{r.backend}`: {r.skipped}" for r in _first_per_backend(skipped)]
         lines.append("")
-    recommended = results.get("recommended") or {}
+    recommended = results.recommended
     if recommended:
         picks = ", ".join(f"{precision}: `{backend}`" for precision, backend in recommended.items())
         lines += [f"**Recommended backends:** {picks}", ""]
     return [*lines, *_environment(results), ""]
 
 
-def _bench_row(r: dict[str, Any]) -> str:
-    s = r["stats"]
-    err = _sci(r.get("max_abs_vs_keras"))
-    parity = {True: f"{err} ✓", False: f"{err} **over tolerance**"}.get(r.get("parity_ok"), err)
-    speedup = r.get("speedup_vs_predict")
+def _bench_row(r: ResultRow) -> str:
+    s = r.stats
+    if s is None:  # only timed rows are shown
+        return ""
+    err = _sci(r.max_abs_vs_keras)
+    parity = err
+    if r.parity_ok is not None:
+        parity = f"{err} ✓" if r.parity_ok else f"{err} **over tolerance**"
+    speedup = r.speedup_vs_predict
     return _row(
-        f"`{r['backend']}`",
-        str(r["threads"]),
-        f"{s['p50_ms']:.3f}",
-        f"{s['p90_ms']:.3f}",
-        f"{s['items_per_s']:.1f}",
+        f"`{r.backend}`",
+        str(r.threads),
+        f"{s.p50_ms:.3f}",
+        _fixed(s.p90_ms, ".3f"),
+        _fixed(s.items_per_s, ".1f"),
         parity,
         f"{speedup:.1f}×" if speedup is not None else "",
     )
 
 
-def _environment(results: dict[str, Any]) -> list[str]:
-    env = results.get("environment") or {}
-    cpu = env.get("cpu") or {}
-    versions = env.get("versions") or {}
-    shown = ", ".join(f"{k} {v}" for k, v in versions.items())
+def _environment(results: Results) -> list[str]:
+    env = results.environment
+    cpu = env.cpu
+    shown = ", ".join(f"{k} {v}" for k, v in env.versions.items())
     return [
-        f"Environment: {cpu.get('model', 'unknown CPU')}, {cpu.get('cores', '?')} cores "
-        f"({', '.join(cpu.get('flags') or []) or 'no SIMD flags recorded'}); "
-        f"commit `{env.get('git_commit', '?')}`; {shown}.",
+        f"Environment: {cpu.model or 'unknown CPU'}, {cpu.cores or '?'} cores "
+        f"({', '.join(cpu.flags) or 'no SIMD flags recorded'}); "
+        f"commit `{env.git_commit or '?'}`; {shown}.",
     ]
 
 
@@ -445,24 +450,24 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
-def _tolerance(tol: Any) -> str:
-    """``atol 1e-05`` (+ min top-1 agreement) from a manifest's tolerance entry."""
-    if isinstance(tol, (int, float)):
-        return f"atol {tol:g}"
-    if not isinstance(tol, dict):
-        return ""
-    text = f"atol {tol.get('atol', float('nan')):g}"
-    if tol.get("min_top1_agreement") is not None:
-        text += f", top-1 ≥ {tol['min_top1_agreement']:.0%}"
-    if tol.get("max_psnr_drop_db") is not None:
-        text += f", PSNR drop ≤ {tol['max_psnr_drop_db']:g} dB"
+def _fixed(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _tolerance(tol: ToleranceRecord) -> str:
+    """``atol 1e-05`` (+ min top-1 agreement, PSNR drop) from a manifest's tolerance entry."""
+    text = f"atol {tol.atol:g}"
+    if tol.min_top1_agreement is not None:
+        text += f", top-1 ≥ {tol.min_top1_agreement:.0%}"
+    if tol.max_psnr_drop_db is not None:
+        text += f", PSNR drop ≤ {tol.max_psnr_drop_db:g} dB"
     return text
 
 
-def _first_per_backend(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
+def _first_per_backend(rows: list[ResultRow]) -> list[ResultRow]:
+    seen: dict[str, ResultRow] = {}
     for r in rows:
-        seen.setdefault(r["backend"], r)
+        seen.setdefault(r.backend, r)
     return list(seen.values())
 
 

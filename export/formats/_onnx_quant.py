@@ -155,8 +155,9 @@ def quantize(
         The settings as plain data plus the number of calibration examples used.
 
     Example:
-        >>> quantize(Path("model.onnx"), Path("model_int8.onnx"), settings=QuantSettings(),
-        ...          calibration=ctx.calibration, dtypes={"image": "float32"})
+        >>> quantize(  # doctest: +SKIP
+        ...     Path("model.onnx"), Path("model_int8.onnx"), settings=QuantSettings(),
+        ...     calibration=ctx.calibration, dtypes={"image": "float32"})
     """
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-quant-") as tmp:
         source = fp32_path

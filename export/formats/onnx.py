@@ -10,10 +10,12 @@ weights, activation ranges calibrated on realistic inputs); see
 Artifacts load in onnxruntime alone: no TensorFlow or Keras import is needed to run them.
 
 Example:
-    >>> from export import export_model, load_runner, run_once
-    >>> result = export_model("cnn_lstm_fusion_tiny", Path("out"), formats=["onnx"])
-    >>> runner = load_runner("onnx:int8", result.path / "model_int8.onnx")
-    >>> run_once(runner, {"image": images, "tokens": token_ids})["probabilities"].shape
+    >>> from zoo.exporters import export_model, load_runner, run_once
+    >>> result = export_model(  # doctest: +SKIP
+    ...     "cnn_lstm_fusion_tiny", Path("out"), formats=["onnx"])
+    >>> runner = load_runner("onnx:int8", result.path / "model_int8.onnx")  # doctest: +SKIP
+    >>> run_once(  # doctest: +SKIP
+    ...     runner, {"image": images, "tokens": token_ids})["probabilities"].shape
     (3, 3)
 """
 
@@ -82,7 +84,7 @@ def write_fp32(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
         Manifest details: opset, converter, graph I/O, op type histogram.
 
     Example:
-        >>> write_fp32(model, Path("out/model.onnx"), ctx)["opset"]
+        >>> write_fp32(model, Path("out/model.onnx"), ctx)["opset"]  # doctest: +SKIP
         17
     """
     converted, details, _ = _fp32_graph(model, ctx)
@@ -101,7 +103,8 @@ def write_int8(model: Any, path: Path, ctx: ExportContext) -> dict[str, Any]:
         and ``fp32_graph_reused`` (the graph was converted earlier in this export).
 
     Example:
-        >>> write_int8(model, Path("out/model_int8.onnx"), ctx)["quantization"]["method"]
+        >>> write_int8(  # doctest: +SKIP
+        ...     model, Path("out/model_int8.onnx"), ctx)["quantization"]["method"]
         'static'
     """
     import onnx
@@ -169,8 +172,8 @@ class OnnxRunner:
         intra_op_num_threads: Threads inside one op; ``None`` for ``os.cpu_count()``.
 
     Example:
-        >>> runner = OnnxRunner(Path("model.onnx"), intra_op_num_threads=2)
-        >>> runner.run(runner.prepare(inputs))["probabilities"]
+        >>> runner = OnnxRunner(Path("model.onnx"), intra_op_num_threads=2)  # doctest: +SKIP
+        >>> runner.run(runner.prepare(inputs))["probabilities"]  # doctest: +SKIP
     """
 
     def __init__(self, path: Path, *, intra_op_num_threads: int | None = None):
@@ -218,7 +221,7 @@ def load(path: Path, *, intra_op_num_threads: int | None = None) -> OnnxRunner:
     """Load an ONNX artifact (either variant) into an onnxruntime runner.
 
     Example:
-        >>> runner = load(Path("out/cnn_lstm_fusion_tiny/model.onnx"))
+        >>> runner = load(Path("out/cnn_lstm_fusion_tiny/model.onnx"))  # doctest: +SKIP
     """
     return OnnxRunner(path, intra_op_num_threads=intra_op_num_threads)
 

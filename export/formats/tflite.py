@@ -60,7 +60,8 @@ def write(model: Any, path: Path, ctx: ExportContext, *, variant: TfliteSettings
             flatbuffer's signature does not carry the recipe's input/output names.
 
     Example:
-        >>> write(model, Path("out/model_fp32.tflite"), ctx, variant=VARIANTS[0])["fixed_batch"]
+        >>> write(  # doctest: +SKIP
+        ...     model, Path("out/model_fp32.tflite"), ctx, variant=VARIANTS[0])["fixed_batch"]
         None
     """
     if variant.calibrate:
@@ -164,8 +165,9 @@ def load(path: Path, *, num_threads: int | None = None) -> TFLiteRunner:
         num_threads: Interpreter threads; default ``os.cpu_count()``.
 
     Example:
-        >>> runner = load(Path("artifacts/cnn_lstm_fusion_tiny/model_int8.tflite"))
-        >>> runner.run(runner.prepare(inputs))["probabilities"].shape
+        >>> runner = load(  # doctest: +SKIP
+        ...     Path("artifacts/cnn_lstm_fusion_tiny/model_int8.tflite"))
+        >>> runner.run(runner.prepare(inputs))["probabilities"].shape  # doctest: +SKIP
         (3, 3)
     """
     return TFLiteRunner(Path(path), num_threads=num_threads)
