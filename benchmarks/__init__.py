@@ -18,15 +18,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from zoo.benchmarks._run import BenchResult, Plan, Row, recommend, run
+    from zoo.benchmarks._rows import BenchResult, Plan, Row
+    from zoo.benchmarks._run import recommend, run
     from zoo.benchmarks._stats import summarize
 
 __all__ = ["BenchResult", "Plan", "Row", "recommend", "run", "summarize"]
 
 _HOMES = {
-    "BenchResult": "zoo.benchmarks._run",
-    "Plan": "zoo.benchmarks._run",
-    "Row": "zoo.benchmarks._run",
+    "BenchResult": "zoo.benchmarks._rows",
+    "Plan": "zoo.benchmarks._rows",
+    "Row": "zoo.benchmarks._rows",
     "recommend": "zoo.benchmarks._run",
     "run": "zoo.benchmarks._run",
     "summarize": "zoo.benchmarks._stats",

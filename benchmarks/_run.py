@@ -16,120 +16,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from zoo.benchmarks._backends import Backend, backends_for
 from zoo.benchmarks._env import fingerprint
+from zoo.benchmarks._rows import BenchResult, Plan, Row
 from zoo.benchmarks._stats import Stats, summarize
-from zoo.benchmarks.results import SCHEMA_VERSION, Results, results_from_data
 from zoo.exporters import MANIFEST, sample_inputs
 from zoo.exporters.manifest import Manifest, load_manifest
 
 from zoo.errors import ZooError, did_you_mean
 
-__all__ = ["BenchResult", "Plan", "Row", "recommend", "run"]
+__all__ = ["recommend", "run"]
 
 #: The backend whose timing loop is checked against a bare ``for`` loop, first present wins.
 SELF_CHECK_ORDER = ("onnx:fp32", "tflite:fp32", "saved_model", "tf_function", "keras_call")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How much to measure."""
-
-    batches: tuple[int, ...]
-    threads: tuple[int, ...]
-    warmup: int
-    min_iters: int
-    max_iters: int
-    max_seconds: float
-    target_ci: float = 0.02
-
-    @classmethod
-    def make(
-        cls,
-        *,
-        quick: bool,
-        batches: list[int] | None = None,
-        threads: list[int] | None = None,
-        max_seconds: float | None = None,
-        iters: int | None = None,
-        warmup: int | None = None,
-    ) -> Plan:
-        """The default (sweeps) or quick (batch 1, all cores, short) plan, with overrides."""
-        cores = os.cpu_count() or 1
-        if quick:
-            plan = cls((1,), (cores,), warmup=3, min_iters=10, max_iters=200, max_seconds=1.0)
-        else:
-            plan = cls((1, 8, 32), tuple(sorted({1, cores})), 10, 30, 2000, 5.0)
-        return cls(
-            tuple(batches) if batches else plan.batches,
-            tuple(threads) if threads else plan.threads,
-            plan.warmup if warmup is None else warmup,
-            plan.min_iters if iters is None else min(plan.min_iters, iters),
-            plan.max_iters if iters is None else iters,
-            plan.max_seconds if max_seconds is None else max_seconds,
-        )
-
-
-@dataclass
-class Row:
-    """One backend at one batch size and thread count."""
-
-    backend: str
-    runtime: str
-    precision: str
-    description: str
-    batch: int
-    threads: int
-    stats: Stats | None = None
-    cold_start_ms: dict[str, float] | None = None
-    peak_rss_mb: float | None = None
-    size_bytes: int | None = None
-    max_abs_vs_keras: float | None = None
-    parity_ok: bool | None = None
-    speedup_vs_predict: float | None = None
-    self_check: dict[str, float] | None = None
-    skipped: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["stats"] = self.stats.as_dict() if self.stats else None
-        return data
-
-
-@dataclass
-class BenchResult:
-    """Everything one run measured, and where its report went."""
-
-    name: str
-    rows: list[Row]
-    export: dict[str, Any]
-    run_dir: Path
-    environment: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    recommended: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``results.json`` data: :meth:`record` as plain JSON, ``schema_version`` first."""
-        return self.record().as_data()
-
-    def record(self) -> Results:
-        """The run as a :class:`~zoo.benchmarks.results.Results` record (created now)."""
-        data = {
-            "schema_version": SCHEMA_VERSION,
-            "name": self.name,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "settings": self.settings,
-            "environment": self.environment,
-            "export": self.export,
-            "rows": [r.as_dict() for r in self.rows],
-            "recommended": self.recommended,
-        }
-        return results_from_data(data, source=f"results of the {self.name} run")
 
 
 def run(
