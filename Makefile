@@ -26,8 +26,19 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/zoo bench $(NAME) --quick --out runs
 
+# The whole suite on pytest-xdist workers, one per core and at most 2 (measured on a
+# 2-core machine; tests/conftest.py splits the threads between the workers and keeps
+# tests that share a fixture on one worker). A serial run: .venv/bin/python -m pytest
+XDIST := -n auto --maxprocesses 2 --dist loadgroup
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest $(XDIST)
+
+# The edit loop: leaves out the full-size builds (full_size), the wheel/venv build (slow)
+# and the tests of ten seconds or more (heavy: tests/conftest.py lists them).
+.PHONY: test-fast
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest $(XDIST) -m "not full_size and not slow and not heavy"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,14 @@
-"""Shared fixtures: registry names, isolation of user recipe folders, subprocess helper."""
+"""Shared fixtures: registry names, isolation of user recipe folders, subprocess helper.
+
+Parallel runs (``make test``: pytest-xdist, one worker per core and at most two,
+``--dist loadgroup``): each worker gets its share of the cores, the tests that share a
+module- or session-scoped fixture of this suite run on one worker (so the fixture is built
+once), and heavy tests (marker ``heavy``, left out by ``make test-fast``) are handed out first.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -14,10 +21,47 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import zoo
 from zoo._registry import ENV_VAR, REGISTRY
 
+# Under pytest-xdist, split the cores between the workers before TensorFlow, OpenMP or
+# OpenBLAS size their thread pools (importing zoo loads none of them); the subprocesses the
+# tests start inherit the split. Two workers each using every core would oversubscribe the
+# machine. An explicit setting wins.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _var in (
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+    ):
+        os.environ.setdefault(_var, _THREADS)
+
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
 ALL_MODELS = zoo.list()
 TINY_MODELS = [n for n in ALL_MODELS if n.endswith("_tiny")]
 FULL_MODELS = [n for n in ALL_MODELS if not n.endswith("_tiny")]
+
+# Tests that take ten seconds or more each on a 2-core machine: marked ``heavy``.
+# HEAVY_TESTS are node id prefixes; every test using one of HEAVY_FIXTURES (``<module>.<name>``)
+# is heavy too.
+HEAVY_TESTS = (
+    # the full ResNet50 base converted and validated: 6-50 s per format
+    "tests/test_models.py::test_export_parity_at_two_batch_sizes[resnet50_transfer_tiny-",
+    # zoo bench / python -m benchmarks end to end: an export and timed workers, 25-40 s
+    "tests/test_cli.py::test_bench_prints_table_and_writes_report",
+    "tests/test_cli.py::test_python_m_benchmarks",
+    "tests/test_bench.py::test_run_writes_parseable_reports",
+    "tests/test_bench.py::test_a_stored_export_is_reused_by_content_key_not_copied_per_run",
+    "tests/test_bench.py::test_unknown_backend_is_rejected_before_measuring",  # exports first
+    # two `zoo verify` processes
+    "tests/test_verify.py::test_cli_verify_exit_codes",
+)
+HEAVY_FIXTURES = (
+    # python -m zoo.benchmarks.quant_sweep end to end: train, export, time, about 50 s
+    "test_quant_sweep.run",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +74,17 @@ def _isolated_registry(monkeypatch):
     yield
     REGISTRY._extra_dirs[:] = saved
     REGISTRY._entries = None
+
+
+@pytest.fixture(scope="session")
+def fusion_export(tmp_path_factory):
+    """cnn_lstm_fusion_tiny exported in all its formats (seed 0), shared read-only.
+
+    Tests read it or copy it; one that writes into it must make its own export instead.
+    """
+    from zoo.exporters import export_model
+
+    return export_model("cnn_lstm_fusion_tiny", tmp_path_factory.mktemp("fusion"), seed=0)
 
 
 def run_cli(
@@ -47,3 +102,84 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+# --------------------------------------------------------------- collection: marks, order
+
+
+def _shared_fixtures(item: pytest.Item) -> list[str]:
+    """The fixtures from tests/ wider than function scope that ``item`` uses, one key per
+    instance: ``<module>.<name>`` for module scope, ``<name>`` for session scope."""
+    info = getattr(item, "_fixtureinfo", None)
+    keys = []
+    for name in info.names_closure if info else ():
+        defs = info.name2fixturedefs.get(name)
+        if not defs or defs[-1].scope == "function":
+            continue
+        fixturedef = defs[-1]
+        source = inspect.getsourcefile(fixturedef.func)
+        if source is None or TESTS not in Path(source).resolve().parents:
+            continue  # pytest's own (tmp_path_factory, ...)
+        if fixturedef.scope in ("class", "module"):
+            keys.append(f"{item.path.stem}.{name}")
+        else:  # package or session: one instance per run
+            keys.append(name)
+    return keys
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark ``heavy`` tests; under xdist, group tests by shared fixtures, heavy first.
+
+    Runs before pytest's ``-m`` selection and before xdist reads the ``xdist_group`` marks.
+    """
+    shared = [_shared_fixtures(item) for item in items]
+    for item, keys in zip(items, shared, strict=True):
+        if item.nodeid.startswith(HEAVY_TESTS) or set(keys) & set(HEAVY_FIXTURES):
+            item.add_marker(pytest.mark.heavy)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a serial run keeps the file order
+    # Tests linked through any shared fixture form one group (union-find over the keys), so
+    # --dist loadgroup runs them on one worker and each fixture is set up once.
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    for keys in shared:
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+    units = []  # the scheduling unit of each item: its group, or itself
+    for item, keys in zip(items, shared, strict=True):
+        if keys:
+            group = root(keys[0])
+            item.add_marker(pytest.mark.xdist_group(group))
+            if config.getoption("loadgroup", False):
+                _group_suffix(item, group)
+            units.append(group)
+        else:
+            units.append(item.nodeid)
+    # Heavy units first (a stable sort: file order otherwise), so that the last tests handed
+    # out are short ones and both workers finish at about the same time.
+    heavy = {u for u, item in zip(units, items, strict=True) if item.get_closest_marker("heavy")}
+    first: dict[str, int] = {}
+    for index, u in enumerate(units):
+        first.setdefault(u, index)
+    order = sorted(range(len(items)), key=lambda i: (units[i] not in heavy, first[units[i]]))
+    items[:] = [items[i] for i in order]
+
+
+def _group_suffix(item: pytest.Item, group: str) -> None:
+    """Give ``item`` the ``@group`` node id suffix that ``--dist loadgroup`` schedules by.
+
+    pytest 9.2 derives ``nodeid`` from the structured ``item._id``; pytest-xdist 3.8 still
+    writes the suffix into the old ``_nodeid`` field, where it is ignored, so loadgroup
+    silently stops grouping (pytest-dev/pytest-xdist#1386, fix pending in #1388). Drop this
+    once the pinned xdist has the fix (a second suffix would be harmless meanwhile).
+    """
+    if hasattr(item, "_id") and not item.nodeid.endswith(f"@{group}"):
+        from _pytest.nodeid import NodeId
+
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")

@@ -19,9 +19,10 @@ from zoo import exporters as export
 NAME = "cnn_lstm_fusion_tiny"
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_model(NAME, tmp_path_factory.mktemp("cost"), seed=0)
+@pytest.fixture
+def exported(fusion_export):
+    """NAME exported in all its formats: conftest's one shared, read-only export."""
+    return fusion_export
 
 
 def test_manifest_has_seconds_and_peak_rss_per_stage(exported):
@@ -39,7 +40,7 @@ def test_manifest_has_seconds_and_peak_rss_per_stage(exported):
 
 
 def test_the_fp32_onnx_graph_is_converted_once_whichever_variant_comes_first(tmp_path, monkeypatch):
-    from zoo.exporters import _context
+    from zoo.exporters._export import _context
     from zoo.exporters._subject import subject_for
     from zoo.exporters.formats import onnx as onnx_format
 
@@ -57,7 +58,10 @@ def test_the_fp32_onnx_graph_is_converted_once_whichever_variant_comes_first(tmp
     assert not workspace.exists()
 
 
-def test_heavy_formats_run_first_and_the_manifest_keeps_the_requested_order(tmp_path):
+def test_heavy_formats_run_first_and_the_manifest_keeps_the_requested_order(tmp_path, monkeypatch):
+    # A temp folder of its own: other processes (a parallel worker) make and remove theirs.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     formats = ["keras", "onnx:int8", "tflite:fp32", "onnx:fp32"]
     workspaces = set(Path(tempfile.gettempdir()).glob("zoo-export-*"))
     result = export_model(NAME, tmp_path, formats=formats, seed=0)
@@ -81,7 +85,7 @@ def test_the_tflite_variants_share_one_trace(tmp_path, monkeypatch):
 
 
 def _impossible_atol(fmt):
-    real = export.tolerance
+    real = export._export.tolerance
 
     def patched(name, family):
         tol = real(name, family)
@@ -91,7 +95,7 @@ def _impossible_atol(fmt):
 
 
 def test_keep_going_keeps_the_good_formats_and_drops_the_failed_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "tolerance", _impossible_atol("onnx:int8"))
+    monkeypatch.setattr(export._export, "tolerance", _impossible_atol("onnx:int8"))
     formats = ["keras", "onnx:fp32", "onnx:int8", "tflite:fp32"]
     result = export_model(NAME, tmp_path, formats=formats, seed=0, on_failure="record")
 
@@ -133,7 +137,7 @@ def test_a_write_error_is_recorded_with_its_stage(tmp_path, monkeypatch):
 def test_raise_is_the_default_and_keeps_the_previous_set(tmp_path, monkeypatch):
     first = export_model(NAME, tmp_path, formats=["keras"], seed=0)
     before = sorted(p.name for p in first.path.iterdir())
-    monkeypatch.setattr(export, "tolerance", _impossible_atol("onnx:int8"))
+    monkeypatch.setattr(export._export, "tolerance", _impossible_atol("onnx:int8"))
     with pytest.raises(ValidationFailed) as info:
         export_model(NAME, tmp_path, formats=["keras", "onnx:int8"], seed=0)
     assert info.value.format == "onnx:int8"
@@ -141,7 +145,7 @@ def test_raise_is_the_default_and_keeps_the_previous_set(tmp_path, monkeypatch):
 
 
 def test_every_format_failing_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "tolerance", _impossible_atol("onnx:int8"))
+    monkeypatch.setattr(export._export, "tolerance", _impossible_atol("onnx:int8"))
     with pytest.raises(ZooError, match=r"every requested format failed.*onnx:int8"):
         export_model(NAME, tmp_path, formats=["onnx:int8"], seed=0, on_failure="record")
     assert not (tmp_path / NAME).exists()
@@ -183,7 +187,7 @@ def test_external_tensors_are_inlined_and_unknown_ones_refused():
 def test_cli_keep_going_writes_the_good_formats_and_exits_1(tmp_path, monkeypatch, capsys):
     from zoo.cli import main
 
-    monkeypatch.setattr(export, "tolerance", _impossible_atol("onnx:int8"))
+    monkeypatch.setattr(export._export, "tolerance", _impossible_atol("onnx:int8"))
     args = ["export", NAME, "--format", "keras,onnx:int8", "--out", str(tmp_path)]
     assert main([*args, "--keep-going"]) == 1
     out, err = capsys.readouterr()

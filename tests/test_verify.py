@@ -18,9 +18,10 @@ from zoo._registry import REGISTRY
 NAME = "cnn_lstm_fusion_tiny"
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return export_model(NAME, tmp_path_factory.mktemp("golden"), seed=0).path
+@pytest.fixture
+def pristine(fusion_export):
+    """NAME exported in all its formats: conftest's one shared export, copied per test."""
+    return fusion_export.path
 
 
 @pytest.fixture
