@@ -114,15 +114,27 @@ def export_apart(
         ZooError: any other export error, with its message.
     """
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        outcome = pool.apply(_export_job, (name, str(out), formats, seed, overrides))
+    from zoo.errors import ZooError
+
+    # An executor, not a multiprocessing.Pool: a Pool waits forever for a child that died
+    # (killed for memory, a native crash); the executor raises BrokenProcessPool.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            outcome = pool.submit(_export_job, name, str(out), formats, seed, overrides).result()
+        except BrokenProcessPool as exc:
+            raise ZooError(
+                f"the export of {name!r} into {out} died in its child process ({exc}); "
+                "expected it to finish or report an error. It was probably killed for memory: "
+                f"check free memory, or run `zoo export {name}` to see where it stops."
+            ) from exc
     if outcome[0] == "ok":
         return load_manifest(out / name)
     _, kind, message, fmt = outcome
     from zoo.exporters import ValidationFailed
-
-    from zoo.errors import ZooError
 
     error = ValidationFailed(message) if kind == "ValidationFailed" else ZooError(message)
     if fmt is not None:

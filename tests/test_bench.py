@@ -236,3 +236,19 @@ def test_an_export_error_in_the_child_comes_back_as_a_zoo_error(tmp_path):
     with pytest.raises(ZooError, match=r"num_clases.*Did you mean 'num_classes'"):
         _store.export_apart(NAME, tmp_path, formats=["keras"], seed=0, overrides={"num_clases": 2})
     assert not (tmp_path / NAME).exists()
+
+
+def _die(*args):
+    """Stands in for the export job: the child dies the way an OOM kill ends it."""
+    import os
+
+    os._exit(137)
+
+
+def test_an_export_child_that_dies_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    from zoo.benchmarks import _store
+
+    monkeypatch.setattr(_store, "_export_job", _die)
+    with pytest.raises(ZooError, match=r"died in its child process.*killed for memory"):
+        _store.export_apart(NAME, tmp_path, formats=["keras"], seed=0, overrides={})
+    assert not (tmp_path / NAME).exists()
