@@ -109,7 +109,7 @@ class SweepResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "schema": 1,
+            "schema_version": 1,
             "name": self.name,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "settings": self.settings,

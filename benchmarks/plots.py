@@ -1,4 +1,4 @@
-"""PNG plots of one benchmark run, from its ``results.json`` data (schema 1).
+"""PNG plots of one benchmark run, from its ``results.json`` data (schema_version 1).
 
 Three figures, each written only when the run has the data for it:
 
@@ -81,7 +81,7 @@ def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         raise ZooError(
             f"benchmark results without a 'rows' list (received {type(rows).__name__}); "
-            "expected the results.json data written by `zoo bench` (schema 1)."
+            "expected the results.json data written by `zoo bench` (schema_version 1)."
         )
     return [r for r in rows if not r.get("skipped") and r.get("stats")]
 
@@ -119,7 +119,7 @@ def write_plots(results: dict[str, Any], run_dir: Path) -> list[Path]:
     (temporary name, then ``os.replace``).
 
     Args:
-        results: The ``results.json`` data of a run (schema 1).
+        results: The ``results.json`` data of a run (schema_version 1).
         run_dir: Folder to write into (created if missing).
 
     Returns:
