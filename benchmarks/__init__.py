@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from zoo.lazy import lazy_names
 
 if TYPE_CHECKING:
     from zoo.benchmarks._rows import BenchResult, Plan, Row
@@ -34,10 +36,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the public names lazily (PEP 562)."""
-    if name in _HOMES:
-        import importlib
-
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'zoo.benchmarks' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -25,6 +25,7 @@ from zoo.errors import (
     UnknownModelError,
     ZooError,
 )
+from zoo.lazy import lazy_names
 
 if TYPE_CHECKING:
     from zoo._family import Params, SpecProblem, register_family
@@ -55,19 +56,7 @@ __all__ = [
 _LAZY = {"Params": "zoo._family", "SpecProblem": "zoo._family", "register_family": "zoo._family"}
 
 
-def __getattr__(name: str) -> Any:
-    """Import :data:`_LAZY` names on first access."""
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-
-
-def __dir__() -> builtins.list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 def list(pattern: str | None = None, *, tag: str | None = None) -> builtins.list[str]:

@@ -25,6 +25,7 @@ from zoo._recipe_base import (
     parse_overrides,
 )
 from zoo._registry import REGISTRY, Entry
+from zoo.lazy import lazy_names
 
 if TYPE_CHECKING:
     from zoo._build import Origin, origin
@@ -55,19 +56,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import :data:`_LAZY` names on first access."""
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'zoo.registry' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 def declared_formats(model_or_name: Any) -> list[str] | None:
