@@ -33,7 +33,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from zoo.exporters.manifest import check_schema_version, record_error
+from zoo.exporters.manifest import check_schema_version, record_error, versioned_data
 
 from zoo.errors import ZooError
 
@@ -199,9 +199,7 @@ class Results(_Record):
             >>> list(load_results("runs/x").as_data())[:3]  # doctest: +SKIP
             ['schema_version', 'name', 'created']
         """
-        data = self.model_dump(mode="json", exclude_unset=True)
-        data.pop("schema_version", None)
-        return {"schema_version": self.schema_version, **data}
+        return versioned_data(self)
 
     def to_json(self) -> str:
         """The text of ``results.json`` (2-space indent, trailing newline)."""

@@ -58,6 +58,7 @@ __all__ = [
     "manifest_data",
     "manifest_from_data",
     "record_error",
+    "versioned_data",
     "write_manifest",
 ]
 
@@ -238,9 +239,7 @@ class Manifest(_Record):
             >>> list(load_manifest("artifacts/m").as_data())[:3]  # doctest: +SKIP
             ['schema_version', 'name', 'family']
         """
-        data = self.model_dump(mode="json", exclude_unset=True)
-        data.pop("schema_version", None)
-        return {"schema_version": self.schema_version, **data}
+        return versioned_data(self)
 
     def to_json(self) -> str:
         """The text of ``manifest.json``: ``schema_version`` first, then every key sorted.
@@ -315,6 +314,16 @@ def manifest_from_data(data: Any, *, source: str = MANIFEST) -> Manifest:
         return Manifest.model_validate(data)
     except ValidationError as exc:
         raise record_error(exc, source=source, expected=_WRITTEN_BY, fix=REEXPORT) from None
+
+
+def versioned_data(record: Any) -> dict[str, Any]:
+    """A versioned record as the JSON data written: ``schema_version`` first, then its fields.
+
+    Fields absent from the source the record was read from stay absent.
+    """
+    data = record.model_dump(mode="json", exclude_unset=True)
+    data.pop("schema_version", None)
+    return {"schema_version": record.schema_version, **data}
 
 
 def check_schema_version(value: Any, *, source: str, current: int, fix: str) -> int:
