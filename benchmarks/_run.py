@@ -279,13 +279,9 @@ def _parity(row: Row, outputs: Path, reference: Path | None) -> None:
             float(np.max(np.abs(got[k].astype(np.float64) - want[k].astype(np.float64))))
             for k in want.files
         )
-    row.parity_ok = row.max_abs_vs_keras <= _tolerance(row.backend, row)
-
-
-def _tolerance(backend: str, row: Row) -> float:
     from zoo.exporters.tolerances import tolerance
 
-    return tolerance(backend).atol
+    row.parity_ok = row.max_abs_vs_keras <= tolerance(row.backend).atol
 
 
 def _speedups(rows: list[Row]) -> None:
