@@ -44,6 +44,7 @@ __all__ = [
     "add_recipes",
     "bench",
     "export",
+    "fit",
     "get",
     "info",
     "list",
@@ -217,6 +218,105 @@ def export(
         seed=seed,
         data=data,
         on_failure=on_failure,
+        **overrides,
+    )
+
+
+def fit(
+    model_or_name: Any,
+    data: str | os.PathLike[str] | None = None,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    val_split: float | None = None,
+    test_split: float | None = None,
+    patience: int | None = None,
+    fine_tune_layers: int | None = None,
+    fine_tune_epochs: int | None = None,
+    fine_tune_learning_rate: float | None = None,
+    limit: int | None = None,
+    steps_per_epoch: int | None = None,
+    seed: int = 0,
+    strategy: str = "none",
+    out: str | os.PathLike[str] | None = "runs",
+    data_options: dict[str, Any] | None = None,
+    verbose: str | int = "auto",
+    **overrides: Any,
+) -> Any:
+    """Train a model on data matched to its contract; write a run folder.
+
+    Settings left at ``None`` come from the recipe's ``[train]`` table, else defaults
+    (10 epochs, batch 32, 10% validation, early-stopping patience 3). A transfer family
+    trains in two stages: the head on the frozen base for ``epochs``, then, if
+    ``fine_tune_layers`` > 0, the top blocks unfrozen (BatchNorm kept frozen) for
+    ``fine_tune_epochs`` at ``fine_tune_learning_rate``. Keras ``model.fit`` stays usable
+    directly: this wraps it with the data, callbacks and reports.
+
+    Args:
+        model_or_name: A registered name (built with ``seed`` and ``overrides`` inside the
+            strategy's scope; ``num_classes`` follows the data unless given) or a compiled
+            model from :func:`zoo.get`.
+        data: A source for :func:`zoo.data.splits`: ``"digits"``, ``"sentiment"``,
+            ``"digit-pairs"``, ``"cifar10"``, ``"imdb"``, an image folder, a CSV/JSONL
+            file; ``None`` uses the recipe's ``[train] data``.
+        epochs: Stage 1 epochs (early stopping may end it sooner).
+        batch_size: Global batch size (split across replicas by a strategy).
+        learning_rate: Stage 1 learning rate (default: the recipe's compile setting).
+        val_split: Share of the training rows held out to pick the best epoch.
+        test_split: Share held out for the final metrics (never trained or tuned on).
+        patience: Early stopping after this many epochs without a better validation loss.
+        fine_tune_layers: Stage 2: how many top blocks of the base to unfreeze.
+        fine_tune_epochs: Stage 2 epochs.
+        fine_tune_learning_rate: Stage 2 learning rate.
+        limit: At most this many rows per split (quick runs).
+        steps_per_epoch: Batches per epoch (default: the whole training split).
+        seed: Seeds the weights, the splits and the shuffle.
+        strategy: ``"none"``, ``"mirrored"`` (all local GPUs, else 2 logical CPUs) or
+            ``"multiworker"`` (hosts from ``TF_CONFIG``).
+        out: Parent folder of the run folder; ``None`` writes nothing.
+        data_options: Source options, e.g. ``{"text_column": "review"}``.
+        verbose: Keras progress: ``"auto"`` (a bar in a terminal, a line per epoch
+            otherwise), 0, 1 or 2.
+        **overrides: Family parameters, as in :func:`get`.
+
+    Returns:
+        A :class:`zoo.training.FitResult`: ``model``, test ``metrics``, ``history``,
+        ``run_dir``, ``data``.
+
+    Raises:
+        ZooError: unknown source, data that does not fit the model, bad settings.
+
+    Example:
+        >>> result = zoo.fit("resnet50_transfer_tiny", "digits", epochs=2)  # doctest: +SKIP
+        >>> result.metrics["probabilities"]["f1_macro"]  # doctest: +SKIP
+        0.93
+        >>> zoo.export(result.model, "artifacts/")  # doctest: +SKIP
+    """
+    from zoo.training import fit as run_fit
+
+    settings = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "val_split": val_split,
+        "test_split": test_split,
+        "patience": patience,
+        "fine_tune_layers": fine_tune_layers,
+        "fine_tune_epochs": fine_tune_epochs,
+        "fine_tune_learning_rate": fine_tune_learning_rate,
+        "limit": limit,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    return run_fit(
+        model_or_name,
+        data,
+        out=out,
+        seed=seed,
+        strategy=strategy,
+        data_options=data_options,
+        verbose=verbose,
+        **{k: v for k, v in settings.items() if v is not None},
         **overrides,
     )
 

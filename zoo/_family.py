@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     PreprocessorFn = Callable[[Any, dict[str, InputSpec]], Any]
     SamplesFn = Callable[[Any, dict[str, InputSpec], int, Any], dict[str, Any]]
     TargetsFn = Callable[[Any, dict[str, Any]], dict[str, Any]]
+    FineTuneFn = Callable[[Any, int], list[str]]
 
 
 class Params(BaseModel):
@@ -61,6 +62,7 @@ class Family:
     preprocessor: PreprocessorFn | None = None
     samples: SamplesFn | None = None
     targets: TargetsFn | None = None
+    fine_tune: FineTuneFn | None = None
 
 
 #: Registered families by name. Built-in families appear once imported: look them up with
@@ -100,6 +102,7 @@ def register_family(
     preprocessor: PreprocessorFn | None = None,
     samples: SamplesFn | None = None,
     targets: TargetsFn | None = None,
+    fine_tune: FineTuneFn | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register a family builder under ``name`` (decorator).
 
@@ -121,6 +124,9 @@ def register_family(
         targets: Optional ``(params, inputs) -> {output name: array}``: the ground truth
             of reconstruction outputs for a batch of inputs (what the model should give
             back), used for the PSNR-drop check of quantized exports.
+        fine_tune: Optional ``(model, n) -> [unfrozen block names]``: unfreeze the top
+            ``n`` blocks of a transfer model's pretrained base (BatchNormalization kept
+            frozen), for stage 2 of the transfer schedule of :func:`zoo.fit`.
 
     Returns:
         A decorator that registers and returns the build function.
@@ -142,7 +148,16 @@ def register_family(
                 "choose another family name."
             )
         FAMILIES[name] = Family(
-            name, params, outputs, build, description, signatures, preprocessor, samples, targets
+            name,
+            params,
+            outputs,
+            build,
+            description,
+            signatures,
+            preprocessor,
+            samples,
+            targets,
+            fine_tune,
         )
         return build
 

@@ -36,6 +36,7 @@ __all__ = [
     "InputSpec",
     "OutputSpec",
     "Recipe",
+    "TrainSpec",
     "allowed_keys",
     "expand_formats",
     "located_problems",
@@ -104,6 +105,26 @@ class ExportSpec(_Strict):
         return value
 
 
+class TrainSpec(_Strict):
+    """Training defaults of ``zoo fit`` / :func:`zoo.fit` (flags and arguments win).
+
+    The transfer schedule: stage 1 trains with the base as the recipe builds it (frozen
+    for the transfer families) for ``epochs``; stage 2, when ``fine_tune_layers`` > 0,
+    unfreezes that many top blocks of the base (BatchNormalization stays frozen and in
+    inference mode) and trains ``fine_tune_epochs`` more at ``fine_tune_learning_rate``.
+    """
+
+    data: str | None = Field(default=None, description="default data source, e.g. 'digits'")
+    epochs: Annotated[int, Field(ge=1)] = 10
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    learning_rate: Annotated[float, Field(gt=0.0)] | None = None
+    val_split: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    patience: Annotated[int, Field(ge=1)] = 3
+    fine_tune_layers: Annotated[int, Field(ge=0)] = 0
+    fine_tune_epochs: Annotated[int, Field(ge=0)] = 0
+    fine_tune_learning_rate: Annotated[float, Field(gt=0.0)] = 1e-5
+
+
 class Recipe(_Strict):
     """The schema of a recipe file."""
 
@@ -114,6 +135,7 @@ class Recipe(_Strict):
     outputs: dict[Name, OutputSpec] = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     export: ExportSpec = Field(default_factory=ExportSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
 
 
 def parse_recipe(data: dict[str, Any], file: Path | None = None) -> Recipe:

@@ -327,5 +327,6 @@ def describe_entry(entry: Entry, params: Params, outputs: dict[str, OutputSpec])
         "outputs": {k: spec(v) for k, v in outputs.items()},
         "params": params.model_dump(),
         "formats": list(entry.recipe.export.formats),
+        "train": entry.recipe.train.model_dump(),
         "source": str(entry.source),
     }

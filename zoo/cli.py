@@ -4,6 +4,8 @@ zoo list [PATTERN] [--tag TAG] [--json]
 zoo show NAME [--set KEY=VALUE ...] [--json]
 zoo build NAME --out model.keras [--seed N] [--set KEY=VALUE ...]
 zoo export NAME --format saved_model --out artifacts/ [--seed N] [--set ...] [--no-validate]
+zoo export NAME --from runs/<fit run> [--format ...]
+zoo fit NAME --data SOURCE [--epochs N] [--batch-size N] [--lr X] [--strategy ...] [--set ...]
 zoo bench NAME|DIR [--quick] [--iters N] [--warmup N] [--batch N] [--out runs]
 zoo bench NAME --quant-sweep [--quick] [--limit N] [--out runs]
 """
@@ -23,6 +25,7 @@ from zoo.benchmarks.command import add_arguments as add_bench_arguments
 from zoo.console import console
 from zoo.errors import ZooError
 from zoo.registry import parse_overrides
+from zoo.training.command import add_fit_arguments, cmd_fit, trained_subject
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +77,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="feasibility only: convert each format in a scratch folder, write nothing",
     )
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        type=Path,
+        metavar="RUN",
+        help="export the trained model of a `zoo fit` run folder (or a .keras file); "
+        "validation and int8 calibration use that run's data, never its test split",
+    )
+
+    p = sub.add_parser("fit", help="train a model on data matched to it; writes a run folder")
+    add_fit_arguments(p)
 
     p = sub.add_parser("card", help="write MODEL_CARD.md: contract, size, parity, latest benchmark")
     p.add_argument("name", help="registered model name")
@@ -195,14 +209,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     formats = None if args.format == "all" else [f.strip() for f in args.format.split(",")]
     if args.check:
         return _export_check(args, formats)
+    subject: Any = args.name
+    overrides = parse_overrides(args.set)
+    data = None
+    if args.from_run is not None:
+        subject, data = trained_subject(args.name, args.from_run, overrides)
+        overrides = {}
     result = zoo.export(
-        args.name,
+        subject,
         args.out,
         formats=formats,
         validate=not args.no_validate,
         seed=args.seed,
+        data=data,
         on_failure="record" if args.keep_going else "raise",
-        **parse_overrides(args.set),
+        **overrides,
     )
     from rich.markup import escape
     from rich.table import Table
@@ -325,6 +346,7 @@ COMMANDS = {
     "show": _cmd_show,
     "build": _cmd_build,
     "export": _cmd_export,
+    "fit": cmd_fit,
     "bench": _cmd_bench,
 }
 

@@ -4,9 +4,12 @@
   positive; plain Python texts and int labels for :func:`zoo.preprocessor`.
 - :func:`digits`: scikit-learn's 8×8 handwritten digits, 10 classes; :func:`to_rgb`
   resizes them for an image model.
+- :func:`splits` / :func:`load`: any source (the above, ``digit-pairs``, CIFAR-10, IMDB,
+  image folders, CSV/JSONL texts) as ``tf.data`` pipelines matched to a model's named
+  inputs and outputs; :func:`peek` says what a source holds.
 
-Nothing here imports TensorFlow; NumPy and scikit-learn are imported only by the digits
-loader, when called.
+Importing this package imports neither TensorFlow nor NumPy; the loaders import what they
+need when called.
 
 Example:
     >>> from zoo.data import sentiment_lexicon
@@ -18,6 +21,7 @@ Example:
 from __future__ import annotations
 
 from zoo.data.digits import Digits, LabelledImages, digits, to_rgb
+from zoo.data.load import SOURCES, ModelData, SourceInfo, load, peek, splits
 from zoo.data.sentiment import (
     CLASS_NAMES,
     LabelledTexts,
@@ -28,12 +32,18 @@ from zoo.data.sentiment import (
 
 __all__ = [
     "CLASS_NAMES",
+    "SOURCES",
     "Digits",
     "LabelledImages",
     "LabelledTexts",
+    "ModelData",
     "SentimentLexicon",
+    "SourceInfo",
     "digits",
+    "load",
+    "peek",
     "read_vader_lexicon",
     "sentiment_lexicon",
+    "splits",
     "to_rgb",
 ]

@@ -22,8 +22,8 @@ def probabilities(x: Any, num_classes: int) -> Any:
 def compile_classifier(model: Any, *, learning_rate: float, num_classes: int) -> Any:
     """Compile with the default classification setup and return the model.
 
-    Adam, binary (one class) or categorical cross-entropy, accuracy, precision, recall,
-    all on the output named ``probabilities``.
+    Adam, binary (one class) or categorical cross-entropy, accuracy, precision, recall
+    and macro F1 (``keras.metrics.F1Score``), all on the output named ``probabilities``.
     """
     import keras
 
@@ -36,6 +36,9 @@ def compile_classifier(model: Any, *, learning_rate: float, num_classes: int) ->
                 "binary_accuracy" if binary else "categorical_accuracy",
                 keras.metrics.Precision(name="precision"),
                 keras.metrics.Recall(name="recall"),
+                keras.metrics.F1Score(
+                    average="macro", threshold=0.5 if binary else None, name="f1"
+                ),
             ]
         },
     )

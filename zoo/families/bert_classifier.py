@@ -182,6 +182,48 @@ def packed_samples(
     }
 
 
+def unfreeze_top_layers(model: Any, n: int) -> list[str]:
+    """Stage 2 of the transfer schedule: unfreeze the top ``n`` transformer layers.
+
+    The embeddings and the lower layers stay frozen. Call ``model.compile`` again
+    afterwards (with a small learning rate, e.g. 2e-5).
+
+    Args:
+        model: A ``bert_classifier`` model (its backbone layer is named ``backbone``).
+        n: How many transformer layers to unfreeze, from the top.
+
+    Returns:
+        The names of the unfrozen layers, top first.
+
+    Raises:
+        ZooError: ``n`` out of range or no backbone found.
+
+    Example:
+        >>> unfreeze_top_layers(zoo.get("bert_classifier_tiny"), 1)  # doctest: +SKIP
+        ['transformer_layer_1']
+    """
+    try:
+        backbone = model.get_layer("backbone")
+    except ValueError:
+        raise ZooError(
+            f"model {model.name!r} has no layer named 'backbone'; expected a model built "
+            "by the bert_classifier family."
+        ) from None
+    blocks = list(backbone.transformer_layers)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= len(blocks):
+        raise ZooError(
+            f"fine_tune_layers: expected an integer 0–{len(blocks)} (the backbone has "
+            f"{len(blocks)} transformer layers), received {n!r}."
+        )
+    backbone.trainable = n > 0
+    for layer in backbone.layers:
+        layer.trainable = False
+    top = blocks[len(blocks) - n :]
+    for layer in top:
+        layer.trainable = True
+    return [layer.name for layer in reversed(top)]
+
+
 @register_family(
     "bert_classifier",
     params=BertClassifierParams,
@@ -190,6 +232,7 @@ def packed_samples(
     signatures=text_signatures,
     preprocessor=make_preprocessor,
     samples=packed_samples,
+    fine_tune=unfreeze_top_layers,
 )
 def build(p: BertClassifierParams, inputs: dict[str, InputSpec], name: str) -> Any:
     """Build the functional model (imports Keras and keras-hub; loads the backbone)."""

@@ -199,11 +199,22 @@ def _stage_of(layer_name: str) -> str | None:
     return prefix if prefix in STAGES else None
 
 
+def fine_tune(model: Any, n: int) -> list[str]:
+    """Stage 2 of the transfer schedule: unfreeze the top ``n`` stages (BatchNorm frozen).
+
+    Returns:
+        The unfrozen stage names, top first, e.g. ``["conv5"]``.
+    """
+    set_trainable_stages(model, n)
+    return list(reversed(STAGES[len(STAGES) - n :]))
+
+
 @register_family(
     "resnet50_transfer",
     params=ResNet50TransferParams,
     outputs=outputs,
     description="ResNet50 base (caffe preprocessing inside) + GAP → Dense head or embedding.",
+    fine_tune=fine_tune,
 )
 def build(p: ResNet50TransferParams, inputs: dict[str, InputSpec], name: str) -> Any:
     """Build the functional model (imports Keras); resolves and loads the base weights."""

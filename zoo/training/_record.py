@@ -1,0 +1,102 @@
+"""Write a finished fit into its run folder (the files listed in :mod:`zoo.training.run`)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from importlib import metadata
+from typing import Any
+
+from zoo.training.report import format_report, plot_confusion, plot_curves
+from zoo.training.run import METRICS_FILE, MODEL_FILE, RUN_FILE, SCHEMA_VERSION, RunFolder
+
+#: tf.distribute classes by their public names (MultiWorkerMirroredStrategy is an alias).
+PUBLIC_NAMES = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
+#: Libraries whose versions a run records.
+LIBRARIES = ("tensorflow", "keras", "keras-hub", "numpy", "scikit-learn")
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of :data:`LIBRARIES` and Python (``None`` if not installed)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def write(
+    run: RunFolder,
+    result: Any,
+    *,
+    call: dict[str, Any],
+    overrides: dict[str, Any],
+    strategy: Any,
+    seconds: dict[str, float],
+) -> None:
+    """Write model, metrics, report, plots and ``run.json`` into the staging folder."""
+    from zoo.registry import REGISTRY, origin
+    from zoo.training._fit import settings_dict
+
+    model, md = result.model, result.data
+    model.save(run.staging / MODEL_FILE)
+    shutil.rmtree(run.staging / "checkpoints", ignore_errors=True)
+    title = f"{model.name} (test split, {md.counts['test']} rows)"
+    report = result.metrics.get("probabilities")
+    if isinstance(report, dict) and "confusion_matrix" in report:
+        (run.staging / "report.txt").write_text(format_report(report) + "\n", encoding="utf-8")
+        plot_confusion(report, run.staging / "confusion_matrix.png", title=title)
+    starts = [s["first_epoch"] for s in result.stages[1:]]
+    plot_curves(
+        result.history, run.staging / "learning_curves.png", title=model.name, stage_starts=starts
+    )
+    if md.vocabulary:
+        (run.staging / "vocabulary.txt").write_text("\n".join(md.vocabulary) + "\n", "utf-8")
+    found = origin(model)
+    entry = REGISTRY.get(found.name) if found is not None else None
+    if entry is not None and entry.source is not None and entry.source.is_file():
+        shutil.copyfile(entry.source, run.staging / "recipe.toml")
+    run.write_json(METRICS_FILE, {"test": result.metrics, "history": result.history})
+    run.write_json(
+        RUN_FILE,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "model": {
+                "name": found.name if found is not None else model.name,
+                "registered": found is not None,
+                "family": entry.family.name if entry is not None else None,
+                "overrides": dict(found.overrides) if found is not None else overrides,
+                "seed": found.seed if found is not None else None,
+                "parameters": int(model.count_params()),
+                "params": _params(found),
+            },
+            "settings": settings_dict(result.settings),
+            "stages": result.stages,
+            "data": {
+                "call": call,
+                "fingerprint": md.fingerprint,
+                "source": md.source,
+                "counts": md.counts,
+                "class_names": list(md.class_names) if md.class_names else None,
+            },
+            "strategy": {
+                "kind": result.settings.strategy,
+                "class": PUBLIC_NAMES.get(type(strategy).__name__, type(strategy).__name__),
+                "replicas": int(strategy.num_replicas_in_sync),
+            },
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+            "versions": versions(),
+            "files": [*sorted(p.name for p in run.staging.iterdir()), RUN_FILE],
+        },
+    )
+
+
+def _params(found: Any) -> dict[str, Any] | None:
+    """The resolved family parameters of a registered model (plain data)."""
+    if found is None:
+        return None
+    import zoo
+
+    return dict(zoo.info(found.name, **found.overrides)["params"])
