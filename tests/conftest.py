@@ -57,6 +57,14 @@ HEAVY_TESTS = (
     "tests/test_bench.py::test_unknown_backend_is_rejected_before_measuring",  # exports first
     # two `zoo verify` processes
     "tests/test_verify.py::test_cli_verify_exit_codes",
+    # zoo fit / export --from as commands: a process each, training or exporting, 9-12 s
+    "tests/test_fit.py::test_fit_cli_prints_the_held_out_metrics",
+    "tests/test_fit.py::test_export_from_run_uses_its_validation_rows",
+    # data matched to the BERT and ResNet50 tiny models, two fit steps each
+    "tests/test_data_load.py::test_elements_match_the_model_and_keras_fit_runs[bert_",
+    "tests/test_data_load.py::test_elements_match_the_model_and_keras_fit_runs[resnet50_",
+    # a TF Hub backbone exported to every format and validated
+    "tests/test_family_hub.py::test_exports_are_validated_and_self_contained",
 )
 HEAVY_FIXTURES = (
     # python -m zoo.benchmarks.quant_sweep end to end: train, export, time, about 50 s

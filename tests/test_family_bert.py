@@ -489,9 +489,9 @@ def test_pretrained_backbone_computes_the_checkpoint_function(minilm):
     """Keras output = an independent NumPy forward pass over the shipped tensors.
 
     Only real tokens enter the reference (padding is masked out of attention and pooling).
-    keras-hub's BertBackbone uses the tanh GELU; the checkpoint was trained with the erf
-    GELU (config.json "gelu"): the first must match to float32 precision, the second
-    closely in direction.
+    The checkpoint was trained with the erf GELU (config.json "gelu"), which the backbone
+    must match to float32 precision; keras-hub's stock tanh GELU would miss by ~1e-3
+    (tests/test_bert_reference.py checks more sentences and activations).
     """
     model, pre, tensors = minilm
     texts = [*PARAPHRASE, UNRELATED]
@@ -499,10 +499,10 @@ def test_pretrained_backbone_computes_the_checkpoint_function(minilm):
     emb = np.asarray(_embedder(model)(x))
     for row, ids in enumerate(x["token_ids"]):
         real = ids[x["padding_mask"][row] == 1]
-        same = _reference_embedding(tensors, real, gelu=_gelu_tanh)
-        np.testing.assert_allclose(emb[row], same, rtol=0, atol=1e-4, err_msg=texts[row])
         trained = _reference_embedding(tensors, real, gelu=_gelu_erf)
-        assert _cosine(emb[row], trained) > 0.9999
+        np.testing.assert_allclose(emb[row], trained, rtol=0, atol=1e-5, err_msg=texts[row])
+        tanh = _reference_embedding(tensors, real, gelu=_gelu_tanh)
+        assert np.abs(emb[row] - tanh).max() > 1e-4, texts[row]
 
 
 # --- SavedModel with the raw-string signature -----------------------------------------------

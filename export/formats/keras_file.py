@@ -33,6 +33,9 @@ def load(path: Path) -> KerasRunner:
 
     import keras
 
+    from zoo.families import register_keras_objects
+
+    register_keras_objects()  # zoo's own classes ("zoo>ZooBertBackbone"), before loading
     with warnings.catch_warnings():
         # A compiled but untrained model saves 2 optimizer variables and rebuilds more on
         # load; Keras warns about skipping them. The weights themselves load in full.

@@ -33,3 +33,20 @@ def load_all() -> None:
     """Import every built-in family module."""
     for name in builtin_names():
         importlib.import_module(f"{__name__}.{name}")
+
+
+def register_keras_objects() -> None:
+    """Register the Keras classes built-in families define (imports Keras and keras-hub).
+
+    ``keras.saving.load_model`` finds a ``.keras`` file's custom classes only once they are
+    registered in the process; building a model registers them, a process that only loads
+    calls this first (``bert_classifier`` files hold ``"zoo>ZooBertBackbone"``).
+
+    Example:
+        >>> import keras  # doctest: +SKIP
+        >>> register_keras_objects()  # doctest: +SKIP
+        >>> model = keras.saving.load_model("bert_classifier.keras")  # doctest: +SKIP
+    """
+    from zoo.families._bert_activation import backbone_class
+
+    backbone_class()

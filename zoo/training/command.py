@@ -154,11 +154,13 @@ def _bare_keras(name: str, path: Path) -> Any:
     import keras
 
     from zoo._build import Origin, check_contract
+    from zoo.families import register_keras_objects
     from zoo.registry import REGISTRY
 
     if not path.is_file():
         raise ZooError(f"--from {str(path)!r}: no such .keras file.")
     entry = REGISTRY.get(name)
+    register_keras_objects()
     model = keras.saving.load_model(path, safe_mode=True)
     _, outputs = entry.resolve({})
     check_contract(model, entry.recipe.inputs, outputs, where=f"--from {path}")

@@ -122,7 +122,9 @@ class FitRun:
         import keras
 
         from zoo._build import Origin
+        from zoo.families import register_keras_objects
 
+        register_keras_objects()  # zoo's own Keras classes (e.g. the exact-GELU backbone)
         model = keras.saving.load_model(self.path / MODEL_FILE, safe_mode=True)
         if self.record["model"].get("registered", True):
             model.zoo_origin = Origin(self.name, self.overrides, self.record["model"].get("seed"))
