@@ -550,3 +550,19 @@ def test_describing_a_hub_recipe_imports_no_tensorflow(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_zoo_fit_trains_a_hub_recipe_on_the_digits(exported, hub_cache, tmp_path):
+    """The hub backbone under zoo.fit: classes follow the data, the backbone stays as is."""
+    _place(hub_cache, HANDLE_URL, exported[1])
+    name = _register(tmp_path, "hub_digits", preprocessing="scale_0_1")
+    result = zoo.fit(name, "digits", epochs=2, limit=80, out=tmp_path / "runs", verbose=0)
+    model = result.model
+    assert model.output["probabilities"].shape[-1] == 10  # recipe said 3, the digits have 10
+    tower = exported[0]
+    x = _pixels(4, seed=2)
+    features = np.asarray(model.get_layer("backbone")(x / 255.0)["output_0"])
+    np.testing.assert_allclose(features, np.asarray(tower(x / 255.0)), atol=PARITY_ATOL)
+    report = result.metrics["probabilities"]
+    assert report["rows"] == result.data.counts["test"] and len(report["per_class"]) == 10
+    assert (result.run_dir / "model.keras").is_file()

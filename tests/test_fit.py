@@ -226,3 +226,27 @@ def test_wilson_interval_covers_the_estimate():
     assert low == 0.0 and 0.1 < high < 0.2
     low, high = wilson_interval(20, 20)
     assert high == 1.0 and 0.8 < low < 0.9
+
+
+@pytest.mark.heavy
+def test_bert_run_exports_from_a_fresh_process(tmp_path):
+    """The exact-GELU backbone class loads in a process that only runs `zoo export --from`."""
+    result = zoo.fit(
+        "bert_classifier_tiny", "sentiment", epochs=1, limit=60, out=tmp_path, verbose=0
+    )
+    code, _, err = run_cli(
+        [
+            "export",
+            "bert_classifier_tiny",
+            "--from",
+            str(result.run_dir),
+            "--format",
+            "keras,onnx:fp32",
+            "--out",
+            str(tmp_path / "artifacts"),
+        ]
+    )
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "artifacts/bert_classifier_tiny/manifest.json").read_text())
+    assert set(manifest["artifacts"]) == {"keras", "onnx:fp32"}
+    assert manifest["validation_inputs"] == f"data ({result.data.counts['val']} rows)"
