@@ -56,6 +56,14 @@ def test_wheel_ships_recipes_and_lists_outside_the_tree(tmp_path):
     assert {n.split("/")[0] for n in names} == {"zoo", "zoo-0.1.0.dist-info"}
     assert "zoo/exporters/formats/onnx.py" in names
     assert "zoo/benchmarks/_worker.py" in names
+    # every module of every source folder ships (a subpackage missing from setup.cfg would not)
+    homes = {"zoo": "zoo", "export": "zoo/exporters", "benchmarks": "zoo/benchmarks"}
+    modules = {
+        f"{home}/{path.relative_to(ROOT / folder).as_posix()}"
+        for folder, home in homes.items()
+        for path in (ROOT / folder).rglob("*.py")
+    }
+    assert modules - set(names) == set()
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
