@@ -164,12 +164,12 @@ def test_fine_tune_needs_a_transfer_family():
 
 
 def test_failed_fit_leaves_no_run_folder(tmp_path, monkeypatch):
-    from zoo.training import _fit
+    from zoo.training import _trainer
 
     def boom(*args, **kwargs):
         raise RuntimeError("evaluation failed")
 
-    monkeypatch.setattr(_fit, "_evaluate", boom)
+    monkeypatch.setattr(_trainer, "evaluate", boom)
     with pytest.raises(RuntimeError, match="evaluation failed"):
         zoo.fit("cnn_lstm_fusion_tiny", "digit-pairs", epochs=1, limit=40, out=tmp_path, verbose=0)
     assert list(tmp_path.iterdir()) == []
