@@ -8,7 +8,10 @@ trains each experiment with :func:`zoo.fit` (a run folder each) and writes
   pretrained MiniLM-L6 backbone and with the same architecture randomly initialised
   (both frozen, same head, same data), next to the majority class.
 - ``fusion_pairs``: ``cnn_lstm_fusion_tiny`` as image–text matching on the digits
-  (a digit image and a digit word, matching or not) vs chance.
+  (a digit image and a digit word, matching or not) vs chance, with an image Dense layer
+  before the fusion; ``fusion_pairs_plain`` the recipe as is. Matching is XOR-like: the
+  label is independent of the image alone and of the word alone, so a model whose only
+  non-linearity sits after the concatenation starts on a plateau at chance.
 - ``resnet_tiny_digits``: ``resnet50_transfer_tiny`` (random base: no ImageNet weights
   offline) with its two-stage schedule on the digits.
 - ``resnet_full_schedule``: the full-size ``resnet50_transfer`` two-stage schedule run
@@ -42,8 +45,28 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"epochs": 2, "limit": 200},
     ),
     "fusion_pairs": (
-        "cnn_lstm_fusion_tiny, digit image + digit word: match or not",
-        {"model_or_name": "cnn_lstm_fusion_tiny", "data": "digit-pairs", "epochs": 15},
+        "cnn_lstm_fusion_tiny + an image Dense(32) and fusion Dense(64), digit image + digit "
+        "word: match or not",
+        {
+            "model_or_name": "cnn_lstm_fusion_tiny",
+            "data": "digit-pairs",
+            "epochs": 40,
+            "patience": 10,
+            "learning_rate": 3e-3,
+            "image_dense_units": 32,
+            "dense_units": 64,
+        },
+        {"epochs": 2, "limit": 300},
+    ),
+    "fusion_pairs_plain": (
+        "cnn_lstm_fusion_tiny as is (no image Dense; fusion Dense(16)), same task",
+        {
+            "model_or_name": "cnn_lstm_fusion_tiny",
+            "data": "digit-pairs",
+            "epochs": 40,
+            "patience": 10,
+            "learning_rate": 3e-3,
+        },
         {"epochs": 2, "limit": 300},
     ),
     "resnet_tiny_digits": (
@@ -55,6 +78,20 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
             "fine_tune_layers": 1,
             "fine_tune_epochs": 3,
             "fine_tune_learning_rate": 1e-4,
+        },
+        {"epochs": 1, "fine_tune_epochs": 1, "limit": 120},
+    ),
+    "resnet_tiny_all_stages": (
+        "resnet50_transfer_tiny (random base), digits, head then all 5 stages trained "
+        "(from scratch: what the schedule reaches without pretrained weights)",
+        {
+            "model_or_name": "resnet50_transfer_tiny",
+            "data": "digits",
+            "epochs": 2,
+            "fine_tune_layers": 5,
+            "fine_tune_epochs": 8,
+            "fine_tune_learning_rate": 1e-3,
+            "patience": 4,
         },
         {"epochs": 1, "fine_tune_epochs": 1, "limit": 120},
     ),

@@ -50,17 +50,25 @@ def vocabulary(texts: list[str], cap: int) -> tuple[str, ...]:
 
 
 def word_ids(texts: list[str], vocab: tuple[str, ...], length: int) -> Any:
-    """Word ids of each text as int32 ``[n, length]``.
+    """Word ids of each text as int32 ``[n, length]``, padded and cut at the front.
 
-    Unknown words get 1; a row is padded with 0 at the end or cut after ``length`` words.
+    Unknown words get 1. As in ``keras.utils.pad_sequences`` (``padding="pre"``,
+    ``truncating="pre"``), zeros go before the words and a long text keeps its last
+    ``length`` words: a recurrent layer without masking then ends its sequence on the
+    words. Padded at the end instead, the last state of ``cnn_lstm_fusion``'s LSTM had run
+    over a dozen padding steps and the digit-pairs matching stayed at chance.
+
+    Example:
+        >>> word_ids(["b a", "a c a b"], ("", "[UNK]", "a", "b"), 3).tolist()
+        [[0, 3, 2], [1, 2, 3]]
     """
     import numpy as np
 
     index = {w: i for i, w in enumerate(vocab) if i >= 2}
     out = np.zeros((len(texts), length), dtype=np.int32)
     for row, text in enumerate(texts):
-        ids = [index.get(w, 1) for w in words(text)][:length]
-        out[row, : len(ids)] = ids
+        ids = [index.get(w, 1) for w in words(text)][-length:] if length else []
+        out[row, length - len(ids) :] = ids
     return out
 
 
