@@ -81,20 +81,6 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         },
         {"epochs": 1, "fine_tune_epochs": 1, "limit": 120},
     ),
-    "resnet_tiny_all_stages": (
-        "resnet50_transfer_tiny (random base), digits, head then all 5 stages trained "
-        "(from scratch: what the schedule reaches without pretrained weights)",
-        {
-            "model_or_name": "resnet50_transfer_tiny",
-            "data": "digits",
-            "epochs": 2,
-            "fine_tune_layers": 5,
-            "fine_tune_epochs": 8,
-            "fine_tune_learning_rate": 1e-3,
-            "patience": 4,
-        },
-        {"epochs": 1, "fine_tune_epochs": 1, "limit": 120},
-    ),
     "resnet_full_schedule": (
         "resnet50_transfer (224×224, full size), two-stage schedule, 3 batches per stage",
         {
