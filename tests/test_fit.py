@@ -250,3 +250,65 @@ def test_bert_run_exports_from_a_fresh_process(tmp_path):
     manifest = json.loads((tmp_path / "artifacts/bert_classifier_tiny/manifest.json").read_text())
     assert set(manifest["artifacts"]) == {"keras", "onnx:fp32"}
     assert manifest["validation_inputs"] == f"data ({result.data.counts['val']} rows)"
+
+
+def test_custom_loop_callbacks_keep_the_best_epoch_and_stop_early(tmp_path):
+    """Multi-worker runs (no Keras callbacks): CSV log, best weights, patience per stage."""
+    from types import SimpleNamespace
+
+    from zoo.training._trainer import _EpochEnd
+
+    class Model:
+        def __init__(self):
+            self.epoch = 0
+
+        def get_weights(self):
+            return [np.full(2, self.epoch)]
+
+    model = Model()
+    trainer = SimpleNamespace(
+        run=SimpleNamespace(staging=tmp_path),
+        monitor="val_loss",
+        model=model,
+        best_value=float("inf"),
+        best_weights=None,
+        s=SimpleNamespace(patience=2),
+    )
+    stage = _EpochEnd(trainer, first_epoch=0)
+    stops = []
+    for epoch, value in enumerate([1.0, 0.8, 0.9, 0.95]):
+        model.epoch = epoch
+        stops.append(stage(epoch, {"loss": 2.0 - epoch, "val_loss": value}))
+    assert stops == [False, False, False, True]  # 2 epochs without a better val_loss
+    assert trainer.best_value == 0.8 and trainer.best_weights[0].tolist() == [1, 1]
+    stage2 = _EpochEnd(trainer, first_epoch=4)  # stage 2: patience restarts, best spans both
+    model.epoch = 4
+    assert stage2(0, {"loss": 0.5, "val_loss": 0.85}) is False
+    assert trainer.best_weights[0].tolist() == [1, 1]
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert lines[0] == "epoch,loss,val_loss" and len(lines) == 6
+    assert lines[-1].startswith("4,0.5,0.85")
+
+
+def test_custom_fit_stops_when_the_callback_says_so():
+    import keras
+
+    from zoo.training.distribute import custom_fit, make_strategy
+
+    strategy = make_strategy("none")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((np.ones((8, 3), "float32"), np.ones((8, 1)))).batch(
+        4
+    )
+    seen = []
+    history = custom_fit(
+        model,
+        data,
+        strategy=strategy,
+        epochs=5,
+        callbacks_on_epoch_end=lambda e, logs: seen.append(e) or e == 1,
+    )
+    assert seen == [0, 1] and len(history["loss"]) == 2

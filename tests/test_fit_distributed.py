@@ -76,6 +76,9 @@ def test_fit_multiworker_two_processes_chief_writes_the_run(tmp_path):
     record = json.loads((run / "run.json").read_text())
     assert record["strategy"]["class"] == "MultiWorkerMirroredStrategy"
     assert record["strategy"]["replicas"] == 2
+    # the custom loop's own CSV log and best-epoch restore (Keras callbacks do not run there)
+    csv = (run / "history.csv").read_text().splitlines()
+    assert csv[0] == "epoch,loss,val_loss" and len(csv) == 3
     # both workers end with the same weights, so they score the test split alike
     chief, other = (_metrics_lines(tmp_path / f"worker{i}.log") for i in range(2))
     assert chief and chief == other

@@ -37,6 +37,9 @@ class Trainer:
         self.history: dict[str, list[float]] = {}
         self.monitor = "val_loss" if md.val is not None else "loss"
         self._checkpoint: Any = None
+        #: Custom loop only: the best monitored value and weights so far, across stages.
+        self.best_value = math.inf
+        self.best_weights: list[Any] | None = None
 
     def train(self) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
         stages = [self._stage("head" if self._has_fine_tune() else "train", self.s.epochs)]
@@ -82,6 +85,7 @@ class Trainer:
                 epochs=epochs,
                 steps_per_epoch=self.s.steps_per_epoch,
                 val=self.md.val,
+                callbacks_on_epoch_end=_EpochEnd(self, start_epoch),
             )
         else:
             train = self.md.train
@@ -140,11 +144,52 @@ class Trainer:
 
     def _restore_best(self) -> None:
         """Load the best checkpoint's weights (the model may have ended on a worse epoch)."""
+        if self.best_weights is not None:  # the custom loop's in-memory best
+            self.model.set_weights(self.best_weights)
+            return
         if self._checkpoint is None:
             return
         path = Path(self._checkpoint.filepath)
         if path.is_file():
             self.model.load_weights(path)
+
+
+class _EpochEnd:
+    """The custom loop's callbacks: CSV log, best weights in memory, early stopping.
+
+    What Keras' ``CSVLogger``, ``ModelCheckpoint`` and ``EarlyStopping`` do under ``fit``.
+    The logs are all-reduced, so every worker keeps the same best epoch and stops at the
+    same one (no worker waits for a peer that already left); only the chief writes.
+    """
+
+    def __init__(self, trainer: Trainer, first_epoch: int):
+        self.t = trainer
+        self.first_epoch = first_epoch
+        self.wait = 0
+        self.stage_best = math.inf  # patience counts within the stage, as a fresh EarlyStopping
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> bool:
+        import numpy as np
+
+        t = self.t
+        if t.run is not None:
+            path = t.run.staging / "history.csv"
+            keys = sorted(logs)
+            with path.open("a", encoding="utf-8") as fh:
+                if fh.tell() == 0:
+                    fh.write(",".join(["epoch", *keys]) + "\n")
+                fh.write(",".join([str(self.first_epoch + epoch), *(repr(logs[k]) for k in keys)]))
+                fh.write("\n")
+        value = logs.get(t.monitor, math.inf)
+        if value < t.best_value:  # the best epoch over every stage, as the checkpoint keeps
+            t.best_value = value
+            t.best_weights = [np.array(w) for w in t.model.get_weights()]
+        if value < self.stage_best:
+            self.stage_best = value
+            self.wait = 0
+            return False
+        self.wait += 1
+        return self.wait >= t.s.patience
 
 
 def evaluate(model: Any, md: Any, *, keras_metrics: bool = True) -> dict[str, Any]:

@@ -236,7 +236,7 @@ def custom_fit(
     epochs: int,
     steps_per_epoch: int | None = None,
     val: Any = None,
-    callbacks_on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    callbacks_on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
 ) -> dict[str, list[float]]:
     """Train a compiled Keras model with ``strategy.run``: Keras ``fit`` numerics, any strategy.
 
@@ -253,7 +253,9 @@ def custom_fit(
         steps_per_epoch: Batches per epoch. ``None``: until ``train`` ends. Otherwise, as in
             Keras, one iterator runs across epochs and an epoch ends early if it runs out.
         val: Optional validation dataset, batched like ``train``; gives ``val_loss``.
-        callbacks_on_epoch_end: Called with ``(epoch, logs)`` after each epoch.
+        callbacks_on_epoch_end: Called with ``(epoch, logs)`` after each epoch; returning
+            ``True`` stops training (early stopping). ``logs`` are all-reduced, the same on
+            every worker, so a decision taken on them is the same everywhere.
 
     Returns:
         Keras-style history: ``{"loss": [...], "val_loss": [...]}`` (``val_loss`` only with
@@ -307,8 +309,8 @@ def custom_fit(
             logs["val_loss"] = _evaluate(val_dist, test_step)
         for key, value in logs.items():
             history[key].append(value)
-        if callbacks_on_epoch_end is not None:
-            callbacks_on_epoch_end(epoch, logs)
+        if callbacks_on_epoch_end is not None and callbacks_on_epoch_end(epoch, logs):
+            break
     return history
 
 
