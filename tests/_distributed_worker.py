@@ -124,7 +124,7 @@ def seen(strategy, args) -> list[list[int]]:
     """Indices of the examples this worker gets per step, sharded as custom_fit shards."""
     import tensorflow as tf
 
-    from zoo.training.distribute import _data_sharded
+    from zoo.training._loop import _data_sharded
 
     ids = tf.data.Dataset.range(args.batch * args.steps).batch(args.batch)
     batches = strategy.experimental_distribute_dataset(_data_sharded(ids))
