@@ -60,6 +60,7 @@ HEAVY_TESTS = (
     # zoo fit / export --from as commands: a process each, training or exporting, 9-12 s
     "tests/test_fit.py::test_fit_cli_prints_the_held_out_metrics",
     "tests/test_fit.py::test_export_from_run_uses_its_validation_rows",
+    "tests/test_fit.py::test_export_from_a_bare_keras_file",
     # data matched to the BERT and ResNet50 tiny models, two fit steps each
     "tests/test_data_load.py::test_elements_match_the_model_and_keras_fit_runs[bert_",
     "tests/test_data_load.py::test_elements_match_the_model_and_keras_fit_runs[resnet50_",

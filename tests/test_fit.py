@@ -312,3 +312,30 @@ def test_custom_fit_stops_when_the_callback_says_so():
         callbacks_on_epoch_end=lambda e, logs: seen.append(e) or e == 1,
     )
     assert seen == [0, 1] and len(history["loss"]) == 2
+
+
+def test_export_from_a_bare_keras_file(tmp_path):
+    """A .keras file with no run next to it exports with its recipe's contract."""
+    model = zoo.get("cnn_lstm_fusion_tiny", seed=0)
+    model.save(tmp_path / "trained.keras")
+    code, _, err = run_cli(
+        [
+            "export",
+            "cnn_lstm_fusion_tiny",
+            "--from",
+            str(tmp_path / "trained.keras"),
+            "--format",
+            "keras",
+            "--out",
+            str(tmp_path / "artifacts"),
+        ]
+    )
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "artifacts/cnn_lstm_fusion_tiny/manifest.json").read_text())
+    assert manifest["name"] == "cnn_lstm_fusion_tiny" and set(manifest["artifacts"]) == {"keras"}
+    # a file that breaks the recipe's contract is refused, naming what differs
+    zoo.get("cnn_lstm_fusion_tiny", num_classes=5).save(tmp_path / "other.keras")
+    code, _, err = run_cli(
+        ["export", "cnn_lstm_fusion_tiny", "--from", str(tmp_path / "other.keras")]
+    )
+    assert code == 2 and "outputs.probabilities.shape: expected [3], received [5]" in err
