@@ -21,8 +21,9 @@ import sys
 
 import numpy as np
 import pytest
+from _hf_bert import hugging_face_bert
 from conftest import ROOT
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 from scipy.special import erf
 
 import zoo
@@ -184,53 +185,21 @@ def _hf_folder(folder, *, hidden_act, vocab=64, hidden=16, layers=2, heads=2, in
     Weights are large enough (std 0.5) that the feed-forward inputs reach |x| > 2, where
     the activations differ: tanh vs erf GELU by up to ~1e-3 per unit.
     """
-    rng = np.random.default_rng(0)
-    shapes = {
-        "embeddings.word_embeddings.weight": (vocab, hidden),
-        "embeddings.position_embeddings.weight": (32, hidden),
-        "embeddings.token_type_embeddings.weight": (2, hidden),
-        "embeddings.LayerNorm.weight": (hidden,),
-        "embeddings.LayerNorm.bias": (hidden,),
-        "pooler.dense.weight": (hidden, hidden),
-        "pooler.dense.bias": (hidden,),
-    }
-    for i in range(layers):
-        p = f"encoder.layer.{i}."
-        for part in ("attention.self.query", "attention.self.key", "attention.self.value"):
-            shapes[p + part + ".weight"] = (hidden, hidden)
-            shapes[p + part + ".bias"] = (hidden,)
-        shapes[p + "attention.output.dense.weight"] = (hidden, hidden)
-        shapes[p + "attention.output.dense.bias"] = (hidden,)
-        shapes[p + "intermediate.dense.weight"] = (inter, hidden)
-        shapes[p + "intermediate.dense.bias"] = (inter,)
-        shapes[p + "output.dense.weight"] = (hidden, inter)
-        shapes[p + "output.dense.bias"] = (hidden,)
-        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
-            shapes[p + norm + ".weight"] = (hidden,)
-            shapes[p + norm + ".bias"] = (hidden,)
-    tensors = {k: (0.5 * rng.normal(size=s)).astype(np.float32) for k, s in shapes.items()}
-    for k in tensors:
-        if k.endswith("LayerNorm.weight"):
-            tensors[k] += 1.0
-    config = {
-        "model_type": "bert",
-        "architectures": ["BertModel"],
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
-        "intermediate_size": inter,
-        "max_position_embeddings": 32,
-        "layer_norm_eps": 1e-12,
-    }
+    extra = {"layer_norm_eps": 1e-12}
     if hidden_act is not None:
-        config["hidden_act"] = hidden_act
-    folder.mkdir()
-    save_file(tensors, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    (folder / "vocab.txt").write_text("\n".join(f"w{i}" for i in range(vocab)) + "\n")
-    return tensors, config
+        extra["hidden_act"] = hidden_act
+    return hugging_face_bert(
+        folder,
+        vocab_lines=[f"w{i}" for i in range(vocab)],
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        inter=inter,
+        positions=32,
+        scale=0.5,
+        unit_norms=True,
+        config=extra,
+    )
 
 
 def _features(vocab=64, n=12):

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from _hf_bert import hugging_face_bert
 from conftest import ROOT
 from zoo.exporters import export_model
 from zoo.exporters.tolerances import tolerance
@@ -323,49 +324,15 @@ def test_keras_hub_preset_folder_is_loaded(tmp_path):
 
 def _hugging_face_folder(folder, *, vocab_lines, hidden=8, layers=1, heads=2, inter=16):
     """A tiny BERT in Hugging Face layout with random tensors; returns the tensors."""
-    from safetensors.numpy import save_file
-
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    vocab = len(vocab_lines)
-    shapes = {
-        "embeddings.word_embeddings.weight": (vocab, hidden),
-        "embeddings.position_embeddings.weight": (64, hidden),
-        "embeddings.token_type_embeddings.weight": (2, hidden),
-        "embeddings.LayerNorm.weight": (hidden,),
-        "embeddings.LayerNorm.bias": (hidden,),
-        "pooler.dense.weight": (hidden, hidden),
-        "pooler.dense.bias": (hidden,),
-    }
-    for i in range(layers):
-        p = f"encoder.layer.{i}."
-        for part in ("attention.self.query", "attention.self.key", "attention.self.value"):
-            shapes[p + part + ".weight"] = (hidden, hidden)
-            shapes[p + part + ".bias"] = (hidden,)
-        shapes[p + "attention.output.dense.weight"] = (hidden, hidden)
-        shapes[p + "attention.output.dense.bias"] = (hidden,)
-        shapes[p + "intermediate.dense.weight"] = (inter, hidden)
-        shapes[p + "intermediate.dense.bias"] = (inter,)
-        shapes[p + "output.dense.weight"] = (hidden, inter)
-        shapes[p + "output.dense.bias"] = (hidden,)
-        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
-            shapes[p + norm + ".weight"] = (hidden,)
-            shapes[p + norm + ".bias"] = (hidden,)
-    tensors = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
-    save_file(tensors, str(folder / "model.safetensors"))
-    config = {
-        "model_type": "bert",
-        "architectures": ["BertModel"],
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
-        "intermediate_size": inter,
-        "max_position_embeddings": 64,
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    (folder / "vocab.txt").write_text("\n".join(vocab_lines) + "\n", encoding="utf-8")
+    tensors, _ = hugging_face_bert(
+        folder,
+        vocab_lines=vocab_lines,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        inter=inter,
+        positions=64,
+    )
     return tensors
 
 
