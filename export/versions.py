@@ -1,4 +1,4 @@
-"""Versions of Python and of the libraries that shape an artifact (for manifests and runs).
+"""Library versions for manifests: :func:`zoo.versions.library_versions`, re-exported.
 
 Example:
     >>> from zoo.exporters.versions import library_versions
@@ -8,31 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import platform
+from zoo.versions import DEFAULT_DISTS, library_versions
 
-#: Distributions recorded in every manifest: the ones that shape the artifacts.
-DEFAULT_DISTS = ("zoo", "tensorflow", "keras", "numpy")
-
-
-def library_versions(dists: tuple[str, ...] = DEFAULT_DISTS) -> dict[str, str]:
-    """Versions of Python and of ``dists`` (``"not installed"`` for a missing one).
-
-    Args:
-        dists: Distribution names as pip knows them (default: :data:`DEFAULT_DISTS`).
-
-    Returns:
-        ``{"python": "3.11.7", dist: version, ...}`` in that order.
-
-    Example:
-        >>> library_versions(("numpy", "no-such-dist"))
-        {'python': '3...', 'numpy': '...', 'no-such-dist': 'not installed'}
-    """
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for dist in dists:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return versions
+__all__ = ["DEFAULT_DISTS", "library_versions"]

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
-from importlib import metadata
 from typing import Any
 
 from zoo.training.report import format_report, plot_confusion, plot_curves
 from zoo.training.run import METRICS_FILE, MODEL_FILE, RUN_FILE, SCHEMA_VERSION, RunFolder
+from zoo.versions import library_versions
 
 #: tf.distribute classes by their public names (MultiWorkerMirroredStrategy is an alias).
 PUBLIC_NAMES = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
-#: Libraries whose versions a run records.
-LIBRARIES = ("tensorflow", "keras", "keras-hub", "numpy", "scikit-learn")
-
-
-def versions() -> dict[str, str | None]:
-    """Installed versions of :data:`LIBRARIES` and Python (``None`` if not installed)."""
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+#: Distributions whose versions a run records.
+LIBRARIES = ("zoo", "tensorflow", "keras", "keras-hub", "numpy", "scikit-learn")
 
 
 def write(
@@ -87,7 +75,7 @@ def write(
                 "replicas": int(strategy.num_replicas_in_sync),
             },
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
-            "versions": versions(),
+            "versions": library_versions(LIBRARIES),
             "files": [*sorted(p.name for p in run.staging.iterdir()), RUN_FILE],
         },
     )
