@@ -8,6 +8,7 @@ zoo fit NAME --data SOURCE [--epochs N] [--batch-size N] [--lr X] [--val-split X
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -59,21 +60,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         for k, v in (("text_column", args.text_column), ("label_column", args.label_column))
         if v is not None
     }
+    from zoo.training import FitSettings
+
+    # every setting has a flag of the same name; seed and strategy are passed as such
     settings = {
-        key: getattr(args, key)
-        for key in (
-            "epochs",
-            "batch_size",
-            "learning_rate",
-            "val_split",
-            "test_split",
-            "patience",
-            "fine_tune_layers",
-            "fine_tune_epochs",
-            "fine_tune_learning_rate",
-            "limit",
-            "steps_per_epoch",
-        )
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(FitSettings)
+        if f.name not in ("seed", "strategy")
     }
     result = zoo.fit(
         args.name,
