@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.fsync import fsync_one, fsync_tree
 
 MANIFEST = "manifest.json"
 
@@ -38,12 +39,6 @@ def size_bytes(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def fsync_tree(path: Path) -> None:
-    """Fsync every file and folder under ``path`` (and ``path`` itself)."""
-    for p in [*(path.rglob("*") if path.is_dir() else []), path]:
-        _fsync(p)
 
 
 class Staging:
@@ -102,17 +97,8 @@ class Staging:
             old = self.out / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(self.final, old)
         os.replace(self.path, self.final)
-        _fsync(self.out)
+        fsync_one(self.out)
         self.committed = True
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.final
-
-
-def _fsync(path: Path) -> None:
-    """Fsync one file or folder."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

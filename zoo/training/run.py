@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
+from zoo.fsync import fsync_one, fsync_tree
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
@@ -74,11 +75,9 @@ class RunFolder:
 
     def commit(self) -> Path:
         """Flush and move the staging folder to its final name; returns the final path."""
-        for path in self.staging.rglob("*"):
-            if path.is_file():
-                with path.open("rb") as fh:
-                    os.fsync(fh.fileno())
+        fsync_tree(self.staging)
         os.replace(self.staging, self.final)
+        fsync_one(self.final.parent)  # the rename itself
         return self.final
 
     def discard(self) -> None:
