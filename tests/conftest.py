@@ -96,6 +96,15 @@ def fusion_export(tmp_path_factory):
     return export_model("cnn_lstm_fusion_tiny", tmp_path_factory.mktemp("fusion"), seed=0)
 
 
+def toml_value(value) -> str:
+    """A Python value (bool, str, number, list of numbers) as a TOML value, for test recipes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 600
 ):

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import toml_value
 
 import zoo
 from zoo import RecipeError, hub
@@ -94,14 +95,6 @@ def _place(cache, url: str, folder):
     return target
 
 
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
-
-
 def _recipe(
     tmp_path,
     name,
@@ -124,7 +117,7 @@ def _recipe(
         "[outputs.probabilities]",
         f"shape = [{params['num_classes']}]",
         "[params]",
-        *(f"{k} = {_toml(v)}" for k, v in params.items()),
+        *(f"{k} = {toml_value(v)}" for k, v in params.items()),
         "[export]",
         f"formats = {formats}",
     ]

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import toml_value
 
 import zoo
 from zoo import OverrideError, RecipeError, weights
@@ -103,17 +104,9 @@ def _tiny_recipe(tmp_path, name, *, dtype="float32", rng="[0.0, 255.0]", **param
     else:
         params = {"head_units": 32, "num_classes": 3, **params}
         output, width = "probabilities", params["num_classes"]
-    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in params.items())
+    lines = "\n".join(f"{k} = {toml_value(v)}" for k, v in params.items())
     text = TINY_RECIPE.format(dtype=dtype, range=rng, output=output, width=width, params=lines)
     return _recipe(tmp_path, name, text)
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
 
 
 # --- shapes, head, training setup ------------------------------------------------------
