@@ -49,8 +49,10 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 DType = Literal["float32", "float16", "int32", "int64", "uint8", "string"]
 #: What an output is, which decides the task metric quantized exports are held to:
 #: ``classification`` (class probabilities: top-1 agreement with Keras) or
-#: ``reconstruction`` (values in [0, 1] reproducing an input: PSNR drop against Keras).
-Task = Literal["classification", "reconstruction"]
+#: ``reconstruction`` (values in [0, 1] reproducing an input: PSNR drop against Keras) or
+#: ``embedding`` (a vector compared by cosine: cosine similarity and retrieval recall@1
+#: against Keras).
+Task = Literal["classification", "reconstruction", "embedding"]
 
 
 class _Strict(BaseModel):
@@ -85,7 +87,7 @@ class OutputSpec(_Strict):
     dtype: DType = "float32"
     task: Task | None = Field(
         default=None,
-        description="classification | reconstruction: the task metric of quantized exports.",
+        description="classification | reconstruction | embedding: the task metric of quantized exports.",
     )
     description: str = ""
 
