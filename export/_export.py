@@ -395,8 +395,9 @@ def _validate(
     tasks = task_sample.subject.tasks
     classify = tol.min_top1_agreement is not None and "classification" in tasks.values()
     reconstruct = tol.max_psnr_drop_db is not None and "reconstruction" in tasks.values()
+    embed = tol.min_cosine is not None and "embedding" in tasks.values()
     targets = task_sample.targets if reconstruct else {}
-    if classify or any(tasks.get(name) == "reconstruction" for name in targets):
+    if classify or embed or any(tasks.get(name) == "reconstruction" for name in targets):
         report += compare_outputs(
             task_sample.keras,
             _chunked(lambda x: run_once(runner, x), task_sample.inputs),

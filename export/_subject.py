@@ -95,9 +95,8 @@ def _from_recipe(model: Any, name: str, overrides: dict[str, Any], data: Arrays 
     from zoo.registry import REGISTRY
 
     entry = REGISTRY.get(name)
-    params, outputs = entry.resolve(overrides)
+    params, inputs, outputs = entry.resolve_io(overrides)
     family = entry.family
-    inputs = dict(entry.recipe.inputs)
     draw, source = _data_draw(data, inputs) if data is not None else (None, "recipe ranges")
     if draw is None and family.samples is not None:
         samples = family.samples
@@ -116,7 +115,7 @@ def _from_recipe(model: Any, name: str, overrides: dict[str, Any], data: Arrays 
     extra = family.signatures
     return Subject(
         model,
-        entry.name,
+        export_name(entry.name, getattr(params, "part", None), getattr(entry.params, "part", None)),
         family.name,
         inputs,
         outputs,
@@ -127,6 +126,19 @@ def _from_recipe(model: Any, name: str, overrides: dict[str, Any], data: Arrays 
         targets=targets,
         source=source,
     )
+
+
+def export_name(name: str, part: str | None, recipe_part: str | None) -> str:
+    """The folder name of an export: the model name, plus ``.PART`` for a part built by
+    override (so a dual encoder's towers and its pair model export side by side).
+
+    Example:
+        >>> export_name("image_text_dual_encoder", "image_tower", "pair")
+        'image_text_dual_encoder.image_tower'
+        >>> export_name("cnn_lstm_fusion", None, None)
+        'cnn_lstm_fusion'
+    """
+    return name if part == recipe_part else f"{name}.{part}"
 
 
 def _from_model(model: Any, data: Arrays | None) -> Subject:

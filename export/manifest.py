@@ -92,6 +92,9 @@ class ToleranceRecord(_Open):
     min_top1_agreement: float | None = None
     top1_margin: float = 0.0
     max_psnr_drop_db: float | None = None
+    min_cosine: float | None = None
+    max_recall_drop: float | None = None
+    recall_margin: float = 0.0
 
 
 class ParityRecord(_Open):
@@ -111,6 +114,15 @@ class ParityRecord(_Open):
     top1_agreement_all: float | None = None
     psnr_drop_db: float | None = None
     max_psnr_drop_db: float | None = None
+    cosine_mean: float | None = None
+    cosine_worst: float | None = None
+    cosine_worst_row: int | None = None
+    min_cosine: float | None = None
+    recall_at_1: float | None = None
+    keras_recall_at_1: float | None = None
+    recall_rows: int | None = None
+    recall_at_1_all: float | None = None
+    max_recall_drop: float | None = None
     atol_gated: bool = True
     ok: bool = False
 

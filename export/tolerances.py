@@ -8,6 +8,11 @@ and, for quantized formats, the task metric of each output that declares a task 
   least ``top1_margin``, the share whose predicted class (argmax; ``p > 0.5`` for one
   sigmoid unit) equals Keras' is at least ``min_top1_agreement``.
 - ``reconstruction``: ``PSNR(target, keras) - PSNR(target, artifact) <= max_psnr_drop_db``.
+- ``embedding``: the mean cosine similarity of artifact and Keras rows is at least
+  ``min_cosine`` (the worst row is reported), and retrieval recall@1 of the artifact's
+  rows against the Keras rows as the index (each row should retrieve itself) is at most
+  ``max_recall_drop`` below Keras' own, over the rows whose nearest other Keras row is
+  at least ``recall_margin`` less similar than the row itself (1 - its cosine).
 """
 
 from __future__ import annotations
@@ -23,16 +28,23 @@ class Tolerance:
     min_top1_agreement: float | None = None
     top1_margin: float = 0.0
     max_psnr_drop_db: float | None = None
+    min_cosine: float | None = None
+    max_recall_drop: float | None = None
+    recall_margin: float = 0.0
 
 
 #: Task metrics every int8 variant is held to: a classification output must agree with
 #: Keras' top-1 class on at least 99% of the rows where Keras' top class leads the
 #: runner-up by 0.05 or more; a reconstruction output may lose at most 1 dB of PSNR
-#: against Keras.
+#: against Keras; an embedding output must keep a mean cosine of 0.99 with Keras and lose
+#: at most 1 point of recall@1 (issue 13's bounds for retrieval with an fp32 index).
 _INT8_TASK: dict[str, float] = {
     "min_top1_agreement": 0.99,
     "top1_margin": 0.05,
     "max_psnr_drop_db": 1.0,
+    "min_cosine": 0.99,
+    "max_recall_drop": 0.01,
+    "recall_margin": 0.01,
 }
 
 #: format → tolerance against the Keras model.

@@ -9,6 +9,12 @@ metric where the output declares its task (recipe ``[outputs.NAME] task``):
   rows were decided, and the agreement over all rows, are reported too.
 - ``reconstruction``: PSNR drop, ``PSNR(target, keras) - PSNR(target, artifact)`` in dB
   over the batch, with the family's ground truth (its ``targets`` hook) and peak 1.0.
+- ``embedding``: cosine similarity of each artifact row with its Keras row (mean gated,
+  worst row reported) and retrieval recall@1 with the Keras rows as the index (a row's
+  hit is itself), held within ``max_recall_drop`` of Keras' own recall@1 over the
+  *decided* rows: those whose nearest other Keras row is at least ``recall_margin`` less
+  similar (a near-duplicate in the index is ambiguous whatever the artifact does; random
+  inputs to a random-weight tower give many). Recall over all rows is reported too.
 """
 
 from __future__ import annotations
@@ -58,6 +64,15 @@ class OutputParity:
     top1_agreement_all: float | None = None
     psnr_drop_db: float | None = None
     max_psnr_drop_db: float | None = None
+    cosine_mean: float | None = None
+    cosine_worst: float | None = None
+    cosine_worst_row: int | None = None
+    min_cosine: float | None = None
+    recall_at_1: float | None = None
+    keras_recall_at_1: float | None = None
+    recall_rows: int | None = None
+    recall_at_1_all: float | None = None
+    max_recall_drop: float | None = None
     atol_gated: bool = True
 
     @property
@@ -75,9 +90,24 @@ class OutputParity:
         return self.psnr_drop_db <= self.max_psnr_drop_db
 
     @property
+    def cosine_ok(self) -> bool:
+        """The mean cosine with Keras holds (or is not asked for / measurable)."""
+        if self.min_cosine is None or self.cosine_mean is None:
+            return True
+        return self.cosine_mean >= self.min_cosine
+
+    @property
+    def recall_ok(self) -> bool:
+        """Recall@1 is within the allowed drop of Keras' (or is not asked for)."""
+        if self.max_recall_drop is None or self.recall_at_1 is None:
+            return True
+        assert self.keras_recall_at_1 is not None
+        return self.keras_recall_at_1 - self.recall_at_1 <= self.max_recall_drop + 1e-12
+
+    @property
     def ok(self) -> bool:
         close = self.max_abs <= self.atol or not self.atol_gated
-        return bool(close and self.top1_ok and self.psnr_ok)
+        return bool(close and self.top1_ok and self.psnr_ok and self.cosine_ok and self.recall_ok)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "worst_index": list(self.worst_index), "ok": self.ok}
@@ -161,6 +191,53 @@ def psnr_drop(target: np.ndarray, expected: np.ndarray, received: np.ndarray) ->
     return 0.0 if keras_db == artifact_db else keras_db - artifact_db
 
 
+def embedding_agreement(
+    expected: np.ndarray, received: np.ndarray, *, margin: float = 0.0
+) -> dict[str, Any]:
+    """Cosine of each artifact row with its Keras row, and self-retrieval recall@1.
+
+    Recall@1 takes the Keras rows as the index: a row is a hit when its nearest Keras row
+    (cosine) is its own. It is measured over the decided rows, whose nearest *other*
+    Keras row has a cosine at most ``1 - margin``, and over all rows. Keras' own recall@1
+    (its rows against themselves) is 1.0 unless two rows coincide.
+
+    Returns:
+        ``cosine_mean``, ``cosine_worst``, ``cosine_worst_row``, ``recall_at_1`` (decided
+        rows; None if none), ``recall_rows``, ``recall_at_1_all``, ``keras_recall_at_1``;
+        empty for an output that is not ``[batch, d]`` with ``batch ≥ 2``.
+
+    Example:
+        >>> e = np.eye(3)
+        >>> embedding_agreement(e, e + 0.01)["recall_at_1"]
+        1.0
+    """
+    if expected.ndim != 2 or received.shape != expected.shape or len(expected) < 2:
+        return {}
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    want, got = unit(expected.astype(np.float64)), unit(received.astype(np.float64))
+    cosine = np.sum(want * got, axis=1)
+    rows = np.arange(len(want))
+    worst = int(np.argmin(cosine))
+    index = want @ want.T
+    hits = np.argmax(got @ want.T, axis=1) == rows
+    keras_hits = np.argmax(index, axis=1) == rows
+    np.fill_diagonal(index, -np.inf)
+    decided = index.max(axis=1) <= 1.0 - margin
+    count = int(decided.sum())
+    return {
+        "cosine_mean": float(cosine.mean()),
+        "cosine_worst": float(cosine[worst]),
+        "cosine_worst_row": worst,
+        "recall_at_1": float(hits[decided].mean()) if count else None,
+        "recall_rows": count,
+        "recall_at_1_all": float(hits.mean()),
+        "keras_recall_at_1": float(keras_hits[decided].mean()) if count else None,
+    }
+
+
 def compare_outputs(
     expected: Arrays,
     received: Arrays,
@@ -178,7 +255,8 @@ def compare_outputs(
         received: The artifact's outputs.
         tol: The format's tolerance.
         batch: Rows in this comparison (reported).
-        tasks: Output name → ``"classification"``, ``"reconstruction"`` or ``None``.
+        tasks: Output name → ``"classification"``, ``"reconstruction"``, ``"embedding"``
+            or ``None``.
         targets: Ground truth of reconstruction outputs, by output name.
         atol_gated: Hold values to ``tol.atol`` (False: report them, gate only the task
             metrics, as on the task-metric sample of quantized formats).
@@ -220,6 +298,14 @@ def compare_outputs(
                 "psnr_drop_db": psnr_drop(targets[name], want, got),
                 "max_psnr_drop_db": tol.max_psnr_drop_db,
             }
+        if tasks.get(name) == "embedding" and tol.min_cosine is not None:
+            agreement = embedding_agreement(want, got, margin=tol.recall_margin)
+            if agreement:
+                task = {
+                    **agreement,
+                    "min_cosine": tol.min_cosine,
+                    "max_recall_drop": tol.max_recall_drop,
+                }
         report.append(
             OutputParity(
                 output=name,
@@ -259,6 +345,17 @@ def raise_on_failure(fmt: str, report: list[OutputParity]) -> None:
                     f"{where}: PSNR drop {r.psnr_drop_db:.3g} dB > allowed "
                     f"{r.max_psnr_drop_db:g} dB"
                 )
+            if not r.cosine_ok:
+                lines.append(
+                    f"{where}: mean cosine with Keras {r.cosine_mean:.4f} < required "
+                    f"{r.min_cosine:g} (worst row {r.cosine_worst_row}: {r.cosine_worst:.4f})"
+                )
+            if not r.recall_ok:
+                lines.append(
+                    f"{where}: recall@1 against the Keras index {r.recall_at_1:.1%} (over "
+                    f"{r.recall_rows} decided rows) is more than {r.max_recall_drop:.0%} below "
+                    f"Keras' own {r.keras_recall_at_1:.1%}"
+                )
         raise ValidationFailed(f"{fmt}: artifact does not match Keras:\n  " + "\n  ".join(lines))
 
 
@@ -282,6 +379,17 @@ def task_summary(parity: list[dict[str, Any]]) -> str:
             parts.append(f"{p['output']}: top-1 {decided} ({p['top1_agreement_all']:.1%} of all)")
         if p.get("psnr_drop_db") is not None:
             parts.append(f"{p['output']}: PSNR drop {p['psnr_drop_db']:.2g} dB")
+        if p.get("cosine_mean") is not None:
+            recall = p.get("recall_at_1")
+            decided = (
+                "no decided rows"
+                if recall is None
+                else f"{recall:.1%} of {p.get('recall_rows')} decided rows"
+            )
+            parts.append(
+                f"{p['output']}: cosine {p['cosine_mean']:.4f} (worst {p['cosine_worst']:.4f}), "
+                f"recall@1 {decided} ({p.get('recall_at_1_all', 0.0):.1%} of all)"
+            )
     return "; ".join(parts)
 
 

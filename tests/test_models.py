@@ -7,6 +7,7 @@ Tiny recipes get the full treatment; full-size recipes get one build smoke test 
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -23,6 +24,24 @@ from zoo._registry import REGISTRY
 FORMAT_CASES = [
     (name, fmt)
     for name in TINY_MODELS
+    for fmt in expand_formats(REGISTRY.get(name).recipe.export.formats)
+]
+
+
+def _other_parts(name: str) -> list[str]:
+    """The parts a tiny recipe's family builds by override (``part=``) besides its own."""
+    entry = REGISTRY.get(name)
+    if entry.family.part_inputs is None:
+        return []
+    field = entry.family.params.model_fields["part"]
+    return [p for p in get_args(field.annotation) if p != getattr(entry.params, "part")]
+
+
+#: Each tower of a family with parts (dual encoders) exports and validates on its own.
+PART_CASES = [
+    (name, part, fmt)
+    for name in TINY_MODELS
+    for part in _other_parts(name)
     for fmt in expand_formats(REGISTRY.get(name).recipe.export.formats)
 ]
 
@@ -106,6 +125,12 @@ def test_export_parity_at_two_batch_sizes(name, fmt, tmp_path):
             assert r.top1_rows is not None and r.top1_agreement_all is not None, r
             if r.top1_rows:
                 assert r.top1_agreement >= tol.min_top1_agreement, r
+        if task == "embedding" and tol.min_cosine is not None:
+            r = many[output]
+            assert r.cosine_mean is not None and r.cosine_mean >= tol.min_cosine, r
+            assert r.recall_rows is not None and r.recall_at_1_all is not None, r
+            if r.recall_rows:
+                assert r.keras_recall_at_1 - r.recall_at_1 <= tol.max_recall_drop, r
         if task == "reconstruction" and tol.max_psnr_drop_db is not None:
             if output in _targets(result.model):
                 assert many[output].psnr_drop_db is not None, many[output]
@@ -126,3 +151,31 @@ def _targets(model):
 
     subject = subject_for(model, seed=0)
     return set(subject.targets(subject.samples(2, 0))) if subject.targets else set()
+
+
+def test_families_with_parts_have_part_cases():
+    """A family declaring parts gets its towers exported too (the list is not empty)."""
+    with_parts = {REGISTRY.get(n).family.name for n in TINY_MODELS if _other_parts(n)}
+    assert {"image_text_dual_encoder", "audio_text_dual_encoder"} <= with_parts
+    assert {(n, p) for n, p, _ in PART_CASES} >= {
+        ("image_text_dual_encoder_tiny", "image_tower"),
+        ("image_text_dual_encoder_tiny", "text_tower"),
+    }
+
+
+@pytest.mark.parametrize(("name", "part", "fmt"), PART_CASES)
+def test_part_export_parity_at_two_batch_sizes(name, part, fmt, tmp_path):
+    result = export_model(name, tmp_path, formats=[fmt], seed=0, part=part)
+    info = zoo.info(name, part=part)
+    assert result.path.name == f"{name}.{part}"
+    tol = tolerance(fmt, REGISTRY.get(name).family.name)
+    report = result.parity[fmt]
+    assert set(BATCH_SIZES) <= {r.batch for r in report}
+    assert {r.output for r in report} == set(info["outputs"])
+    for r in report:
+        assert r.ok, r
+        if r.batch in BATCH_SIZES:
+            assert r.atol_gated and r.max_abs <= tol.atol, r
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["inputs"].keys() == info["inputs"].keys()
+    assert len(info["inputs"]) < len(zoo.info(name)["inputs"])  # a tower reads fewer inputs

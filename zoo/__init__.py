@@ -92,8 +92,8 @@ def info(name: str, **overrides: Any) -> dict[str, Any]:
         [5]
     """
     entry = REGISTRY.get(name)
-    params, outputs = entry.resolve(overrides)
-    return describe_entry(entry, params, outputs)
+    params, inputs, outputs = entry.resolve_io(overrides)
+    return describe_entry(entry, params, outputs, inputs)
 
 
 def get(name: str, *, seed: int | None = None, **overrides: Any) -> Any:
@@ -152,16 +152,16 @@ def preprocessor(name: str, **overrides: Any) -> Any:
         >>> probs = zoo.get("bert_classifier_tiny")(features)["probabilities"]  # doctest: +SKIP
     """
     entry = REGISTRY.get(name)
-    params, _ = entry.resolve(overrides)
+    params, inputs, _ = entry.resolve_io(overrides)
     make = entry.family.preprocessor
     if make is None:
         with_hook = sorted(n for n in REGISTRY.names() if REGISTRY.get(n).family.preprocessor)
         raise ZooError(
             f"model {name!r} (family {entry.family.name!r}) has no preprocessor: its inputs "
-            f"{sorted(entry.recipe.inputs)} are fed as arrays directly. Expected a model whose "
+            f"{sorted(inputs)} are fed as arrays directly. Expected a model whose "
             f"family turns raw data into inputs, e.g. {', '.join(with_hook) or 'none registered'}."
         )
-    return make(params, dict(entry.recipe.inputs))
+    return make(params, inputs)
 
 
 def add_recipes(path: str | os.PathLike[str]) -> builtins.list[str]:

@@ -25,13 +25,13 @@ class Origin:
 
 def build(entry: Entry, overrides: dict[str, Any], *, seed: int | None) -> Any:
     """Build ``entry`` with ``overrides`` into a checked Keras functional model."""
-    params, outputs = entry.resolve(overrides)
+    params, inputs, outputs = entry.resolve_io(overrides)
     import keras
 
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
-    model = entry.family.build(params, entry.recipe.inputs, entry.name)
-    check_contract(model, entry.recipe.inputs, outputs, where=f"family {entry.family.name!r}")
+    model = entry.family.build(params, inputs, entry.name)
+    check_contract(model, inputs, outputs, where=f"family {entry.family.name!r}")
     model.zoo_origin = Origin(entry.name, dict(overrides), seed)
     return model
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     SamplesFn = Callable[[Any, dict[str, InputSpec], int, Any], dict[str, Any]]
     TargetsFn = Callable[[Any, dict[str, Any]], dict[str, Any]]
     FineTuneFn = Callable[[Any, int], list[str]]
+    PartInputsFn = Callable[[Any], tuple[str, ...]]
 
 
 class Params(BaseModel):
@@ -63,6 +64,7 @@ class Family:
     samples: SamplesFn | None = None
     targets: TargetsFn | None = None
     fine_tune: FineTuneFn | None = None
+    part_inputs: PartInputsFn | None = None
 
 
 #: Registered families by name. Built-in families appear once imported: look them up with
@@ -103,6 +105,7 @@ def register_family(
     samples: SamplesFn | None = None,
     targets: TargetsFn | None = None,
     fine_tune: FineTuneFn | None = None,
+    part_inputs: PartInputsFn | None = None,
 ) -> Callable[[BuildFn], BuildFn]:
     """Register a family builder under ``name`` (decorator).
 
@@ -127,6 +130,10 @@ def register_family(
         fine_tune: Optional ``(model, n) -> [unfrozen block names]``: unfreeze the top
             ``n`` blocks of a transfer model's pretrained base (BatchNormalization kept
             frozen), for stage 2 of the transfer schedule of :func:`zoo.fit`.
+        part_inputs: Optional ``(params) -> input names``: the recipe inputs the params'
+            ``part`` reads. A recipe declares the inputs of its whole model; an override
+            ``part="image_tower"`` then builds the tower alone on the inputs it reads
+            (:meth:`zoo._registry.Entry.resolve_io`). Without it, a part reads them all.
 
     Returns:
         A decorator that registers and returns the build function.
@@ -158,6 +165,7 @@ def register_family(
             samples,
             targets,
             fine_tune,
+            part_inputs,
         )
         return build
 

@@ -59,8 +59,32 @@ class Entry(NamedTuple):
         Raises:
             OverrideError: naming the key, what was received and what was expected.
         """
+        params, _, outputs = self.resolve_io(overrides)
+        return params, outputs
+
+    def inputs_for(self, params: Params) -> dict[str, InputSpec]:
+        """The recipe inputs a model built with ``params`` reads (all, or its part's)."""
+        if self.family.part_inputs is None:
+            return dict(self.recipe.inputs)
+        wanted = self.family.part_inputs(params)
+        return {k: v for k, v in self.recipe.inputs.items() if k in wanted}
+
+    def resolve_io(
+        self, overrides: dict[str, Any]
+    ) -> tuple[Params, dict[str, InputSpec], dict[str, OutputSpec]]:
+        """Like :meth:`resolve`, also giving the inputs the model reads.
+
+        An override ``part="..."`` of a family with parts (e.g. a dual encoder's
+        ``image_tower``) keeps only the recipe inputs that part reads.
+
+        Returns:
+            The validated params, the input specs and the output specs they imply.
+
+        Raises:
+            OverrideError: naming the key, what was received and what was expected.
+        """
         if not overrides:
-            return self.params, self.outputs
+            return self.params, self.inputs_for(self.params), self.outputs
         from pydantic import ValidationError
 
         from zoo._family import SpecProblem
@@ -83,11 +107,12 @@ class Entry(NamedTuple):
                 + "\n  ".join(lines)
                 + "\n  Fix the value passed to zoo.get(...) / --set."
             ) from None
+        inputs = self.inputs_for(params)
         try:
-            shapes = self.family.outputs(params, self.recipe.inputs)
+            shapes = self.family.outputs(params, inputs)
         except SpecProblem as exc:
             raise OverrideError(f"{self.name}: with overrides {overrides}: {exc}") from None
-        return params, _output_specs(self.recipe, shapes)
+        return params, inputs, _output_specs(self.recipe, shapes)
 
 
 def _output_specs(recipe: Recipe, shapes: dict[str, list[int]]) -> dict[str, OutputSpec]:
@@ -150,8 +175,24 @@ def load_entry(path: Path) -> Entry:
         raise RecipeError(
             path, located_problems(exc, family.params, recipe.params, "params")
         ) from None
+    inputs = dict(recipe.inputs)
+    if family.part_inputs is not None:
+        reads = family.part_inputs(params)
+        unread = sorted(set(inputs) - set(reads))
+        if unread:
+            raise RecipeError(
+                path,
+                [
+                    (
+                        f"inputs.{unread[0]}",
+                        f"the model this recipe builds reads only {sorted(reads)}, received "
+                        f"also {unread}; remove those input tables (a part built by override, "
+                        "e.g. part=\"image_tower\", keeps the inputs it reads by itself).",
+                    )
+                ],
+            )
     try:
-        shapes = family.outputs(params, recipe.inputs)
+        shapes = family.outputs(params, inputs)
     except SpecProblem as exc:
         raise RecipeError(path, [(exc.key, exc.message)]) from None
     problems = []
@@ -312,7 +353,12 @@ def _tags(slot: _Slot) -> tuple[str, ...]:
 REGISTRY = Registry()
 
 
-def describe_entry(entry: Entry, params: Params, outputs: dict[str, OutputSpec]) -> dict[str, Any]:
+def describe_entry(
+    entry: Entry,
+    params: Params,
+    outputs: dict[str, OutputSpec],
+    inputs: dict[str, InputSpec] | None = None,
+) -> dict[str, Any]:
     """Plain-data description of a model (what ``zoo.info`` returns)."""
 
     def spec(s: InputSpec | OutputSpec) -> dict[str, Any]:
@@ -323,7 +369,7 @@ def describe_entry(entry: Entry, params: Params, outputs: dict[str, OutputSpec])
         "family": entry.family.name,
         "description": entry.recipe.description,
         "tags": list(entry.recipe.tags),
-        "inputs": {k: spec(v) for k, v in entry.recipe.inputs.items()},
+        "inputs": {k: spec(v) for k, v in (inputs or entry.inputs_for(params)).items()},
         "outputs": {k: spec(v) for k, v in outputs.items()},
         "params": params.model_dump(),
         "formats": list(entry.recipe.export.formats),

@@ -461,6 +461,8 @@ def _tolerance(tol: ToleranceRecord) -> str:
         text += f", top-1 ≥ {tol.min_top1_agreement:.0%}"
     if tol.max_psnr_drop_db is not None:
         text += f", PSNR drop ≤ {tol.max_psnr_drop_db:g} dB"
+    if tol.min_cosine is not None:
+        text += f", cosine ≥ {tol.min_cosine:g}, recall@1 drop ≤ {tol.max_recall_drop:.0%}"
     return text
 
 

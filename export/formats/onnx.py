@@ -66,6 +66,78 @@ _ORT_DTYPES = {
     "tensor(string)": "object",
 }
 
+#: Op domains onnxruntime's CPU provider implements besides ONNX's own (its contrib ops).
+_ORT_DOMAINS = ("com.microsoft", "com.microsoft.nchwc")
+
+#: Op left in the graph → how to keep it out. tf2onnx passes TensorFlow ops it cannot
+#: convert through unchanged (with a warning only), so the file saves but does not load.
+_OP_FIXES = {
+    op: (
+        "it comes from a TensorFlow FFT (keras.layers.MelSpectrogram, keras.ops.stft/rfft); "
+        "compute the STFT as a strided convolution over a windowed DFT basis instead, e.g. "
+        "zoo's LogMelSpectrogram layer (zoo.families._audio.log_mel_spectrogram), which "
+        "exports to ONNX, SavedModel and LiteRT"
+    )
+    for op in ("RFFT", "IRFFT", "FFT", "IFFT", "Real", "Imag", "ComplexAbs", "Complex")
+}
+
+
+class UnsupportedOnnxOps(ZooError):
+    """The ONNX graph keeps ops that onnxruntime has no kernel for (e.g. TF's ``RFFT``).
+
+    Attributes:
+        ops: The offending op types (``domain:op`` outside ONNX's default domain).
+    """
+
+    def __init__(self, message: str, ops: list[str]):
+        super().__init__(message)
+        self.ops = ops
+
+
+def unsupported_ops(proto: Any) -> list[str]:
+    """Op types of the main graph that neither ONNX (at the graph's opset) nor onnxruntime define.
+
+    Example:
+        >>> unsupported_ops(onnx.load("stock_mel.onnx"))  # doctest: +SKIP
+        ['Imag', 'RFFT', 'Real']
+    """
+    import onnx
+
+    opsets = {(o.domain if o.domain != "ai.onnx" else ""): o.version for o in proto.opset_import}
+    found = set()
+    for node in proto.graph.node:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        if domain in _ORT_DOMAINS:
+            continue
+        try:
+            onnx.defs.get_schema(node.op_type, opsets.get(domain, graph.OPSET), domain)
+        except onnx.defs.SchemaError:
+            found.add(f"{domain}:{node.op_type}" if domain else node.op_type)
+    return sorted(found)
+
+
+def refuse_unsupported(proto: Any, where: str) -> None:
+    """Raise :class:`UnsupportedOnnxOps` if ``proto`` holds ops onnxruntime cannot run.
+
+    Raises:
+        UnsupportedOnnxOps: naming the ops, the cause and the fix.
+    """
+    ops = unsupported_ops(proto)
+    if not ops:
+        return
+    fixes = sorted({_OP_FIXES[o] for o in ops if o in _OP_FIXES})
+    fix = "; ".join(fixes) or (
+        "replace the layers that produce them with ones built from keras.ops that tf2onnx "
+        "converts, or leave onnx out of the export formats"
+    )
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    raise UnsupportedOnnxOps(
+        f"{where}: the ONNX graph keeps op(s) {', '.join(ops)} that are not ONNX ops at "
+        f"opset {opset} (TensorFlow ops tf2onnx could not convert and left in place), so "
+        f"onnxruntime cannot load or run it. Fix: {fix}.",
+        ops,
+    )
+
 
 def int8_settings(family: str | None) -> QuantSettings:
     """The int8 quantization settings for ``family`` (the default when it has none).
@@ -128,7 +200,9 @@ def _fp32_graph(model: Any, ctx: ExportContext) -> tuple[Path, dict[str, Any], b
     import onnx
 
     def make(folder: Path) -> tuple[Path, dict[str, Any], Any]:
-        proto = graph.conform(graph.convert(model, ctx.inputs), ctx.inputs, ctx.outputs)
+        converted = graph.convert(model, ctx.inputs)
+        refuse_unsupported(converted, f"onnx:fp32 export of {ctx.name!r}")
+        proto = graph.conform(converted, ctx.inputs, ctx.outputs)
         target = folder / FP32_ARTIFACT
         onnx.save(proto, str(target))
         return target, _describe(proto), model  # holding the model keeps its id unique
@@ -164,6 +238,24 @@ def _numpy_dtype(dtype: str) -> str:
     return "object" if dtype == "string" else dtype
 
 
+def _explain_load_failure(path: Path, exc: Exception) -> None:
+    """Raise :class:`UnsupportedOnnxOps` (from ``exc``) if unsupported ops made the load fail.
+
+    Returns without raising when the file cannot be read or holds no such op, so the
+    caller re-raises onnxruntime's own error.
+    """
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not a readable ONNX file: onnxruntime's error says it best
+        return
+    try:
+        refuse_unsupported(proto, str(path))
+    except UnsupportedOnnxOps as unsupported:
+        raise unsupported from exc
+
+
 class OnnxRunner:
     """An onnxruntime ``InferenceSession`` on the CPU, with named inputs and outputs.
 
@@ -191,7 +283,13 @@ class OnnxRunner:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         self.threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime's own types; name the ops when that is why
+            _explain_load_failure(path, exc)
+            raise
         unknown = [
             f"{i.name}: {i.type}" for i in self.session.get_inputs() if i.type not in _ORT_DTYPES
         ]

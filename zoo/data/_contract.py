@@ -116,9 +116,9 @@ def _from_name(name: str, overrides: dict[str, Any]) -> Contract:
     from zoo._registry import REGISTRY
 
     entry = REGISTRY.get(name)
-    params, outputs = entry.resolve(overrides)
+    params, inputs, outputs = entry.resolve_io(overrides)
     shapes: dict[str, tuple[tuple[int, ...], str, Any]] = {
-        n: (tuple(s.shape), str(s.dtype), s.range) for n, s in entry.recipe.inputs.items()
+        n: (tuple(s.shape), str(s.dtype), s.range) for n, s in inputs.items()
     }
     tasks: dict[str, tuple[tuple[int, ...], str | None]] = {
         n: (tuple(o.shape), o.task) for n, o in outputs.items()
@@ -136,8 +136,8 @@ def _from_model(model: Any) -> Contract:
     tasks_known: dict[str, Any] = {}
     if found is not None:
         entry = REGISTRY.get(found.name)
-        params, outputs = entry.resolve(found.overrides)
-        ranges = {n: s.range for n, s in entry.recipe.inputs.items()}
+        params, inputs, outputs = entry.resolve_io(found.overrides)
+        ranges = {n: s.range for n, s in inputs.items()}
         tasks_known = {n: o.task for n, o in outputs.items()}
     shapes = {
         t.name: (

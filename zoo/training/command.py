@@ -155,7 +155,7 @@ def _bare_keras(name: str, path: Path) -> Any:
     entry = REGISTRY.get(name)
     register_keras_objects()
     model = keras.saving.load_model(path, safe_mode=True)
-    _, outputs = entry.resolve({})
-    check_contract(model, entry.recipe.inputs, outputs, where=f"--from {path}")
+    _, inputs, outputs = entry.resolve_io({})
+    check_contract(model, inputs, outputs, where=f"--from {path}")
     model.zoo_origin = Origin(name, {}, None)
     return model

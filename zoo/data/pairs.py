@@ -1,0 +1,213 @@
+"""Cross-modal pairs with real labels, offline: for the dual-encoder families.
+
+- :func:`digit_texts`: a scikit-learn handwritten digit image and a text naming its digit
+  ("seven", "7", "number seven", "the digit seven", …): image–text pairs.
+- :func:`spoken_digit_texts`: a digit word spoken by a speech synthesizer (``espeak-ng``,
+  several voices, speeds and pitches, 16 kHz, 1 s; the audio is **synthetic**, see
+  :mod:`zoo.data.speech`) and a text naming the same digit: audio–text pairs.
+
+Every row is a *matching* pair with its class (the digit); the objectives of
+:mod:`zoo.training.contrastive` make their negatives from the other rows of a batch, and
+retrieval is scored by class (a query retrieves any item of its digit). Splits are
+class-stratified and seeded; texts are drawn per row from the templates with the same seed,
+so the same arguments give the same arrays.
+
+Texts become word ids over :data:`VOCABULARY` (0 pads, 1 is an unknown word), padded and
+cut at the front as ``keras.utils.pad_sequences`` does.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from zoo.data._sources import DIGIT_WORDS, PAIR_TEMPLATES
+from zoo.errors import ZooError
+
+PAD, UNKNOWN = "<pad>", "<unk>"
+
+
+def _words() -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for template in PAIR_TEMPLATES:
+        for d, w in enumerate(DIGIT_WORDS):
+            for word in template.format(w=w, d=d).split():
+                seen.setdefault(word, None)
+    return (PAD, UNKNOWN, *sorted(seen))
+
+
+#: Word vocabulary of the pair texts: id 0 pads, id 1 is an unknown word.
+VOCABULARY: tuple[str, ...] = _words()
+
+
+@dataclass(frozen=True)
+class PairSplit:
+    """Matching pairs of one split.
+
+    Attributes:
+        inputs: Model input name → array ``[n, ...]`` (the non-text modality and
+            ``tokens``), ready for a dual encoder built with the same shapes.
+        labels: int64 ``[n]``: the digit both items of a row show or name.
+        texts: The texts, as written.
+    """
+
+    inputs: dict[str, Any]
+    labels: Any
+    texts: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class PairData:
+    """Train, validation and test pairs, plus where they came from."""
+
+    train: PairSplit
+    val: PairSplit
+    test: PairSplit
+    modality: str
+    source: dict[str, Any]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return DIGIT_WORDS
+
+
+def tokenize(texts: list[str] | tuple[str, ...], sequence_length: int) -> Any:
+    """Word ids ``[n, sequence_length]`` int32 over :data:`VOCABULARY`, front-padded.
+
+    Example:
+        >>> ids = tokenize(["number seven"], 4)
+        >>> [VOCABULARY[i] for i in ids[0]]
+        ['<pad>', '<pad>', 'number', 'seven']
+    """
+    import numpy as np
+
+    if sequence_length < 1:
+        raise ZooError(f"sequence_length must be ≥ 1, received {sequence_length}.")
+    index = {w: i for i, w in enumerate(VOCABULARY)}
+    out = np.zeros((len(texts), sequence_length), dtype=np.int32)
+    for row, text in enumerate(texts):
+        ids = [index.get(w, 1) for w in text.lower().split()][-sequence_length:]
+        if ids:
+            out[row, -len(ids) :] = ids
+    return out
+
+
+def digit_texts(
+    *,
+    image_shape: tuple[int, int, int] = (32, 32, 3),
+    sequence_length: int = 8,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> PairData:
+    """Digit images paired with a text naming their digit (image–text pairs).
+
+    Args:
+        image_shape: ``[H, W, C]`` of the model's ``image`` input (C = 1 or 3); the 8×8
+            digits are upsampled (nearest) and scaled to 0–255.
+        sequence_length: Word ids per text (the model's ``tokens`` length).
+        val_fraction: Share of the training images held out for validation.
+        test_fraction: Share of each digit held out for the test split.
+        seed: Seed of the splits and of the text drawn for each image.
+
+    Example:
+        >>> data = digit_texts(image_shape=(16, 16, 3), sequence_length=6)
+        >>> data.train.inputs["image"].shape[1:], data.test.inputs["tokens"].shape[1:]
+        ((16, 16, 3), (6,))
+    """
+    import numpy as np
+
+    from zoo.data.digits import digits, to_rgb
+
+    if len(image_shape) != 3 or image_shape[2] not in (1, 3):
+        raise ZooError(
+            f"image_shape must be [height, width, 1 or 3], received {list(image_shape)}."
+        )
+    source = digits(test_fraction=test_fraction, seed=seed)
+    train_rows, val_rows = _carve(source.train.labels, val_fraction, seed)
+
+    def split(images: Any, labels: Any, salt: int) -> PairSplit:
+        rgb = to_rgb(images, (image_shape[0], image_shape[1]))
+        if image_shape[2] == 1:
+            rgb = rgb[..., :1]
+        texts = _texts(labels, seed, salt)
+        tokens = tokenize(texts, sequence_length)
+        return PairSplit({"image": rgb, "tokens": tokens}, np.asarray(labels), texts)
+
+    train = split(source.train.images[train_rows], source.train.labels[train_rows], 1)
+    val = split(source.train.images[val_rows], source.train.labels[val_rows], 2)
+    test = split(source.test.images, source.test.labels, 3)
+    info = {**source.source, "pairs": "digit image ↔ a text naming the digit", "val": val_fraction}
+    return PairData(train, val, test, "image", info)
+
+
+def spoken_digit_texts(
+    *,
+    sequence_length: int = 8,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    **speech: Any,
+) -> PairData:
+    """Spoken digit words (synthetic, ``espeak-ng``) paired with a text naming the digit.
+
+    Args:
+        sequence_length: Word ids per text.
+        val_fraction: Share of the non-test clips held out for validation.
+        test_fraction: Share of each digit's clips held out for the test split.
+        seed: Seed of the splits and texts.
+        **speech: Options of :func:`zoo.data.speech.spoken_digits` (voices, speeds,
+            pitches, sample rate, seconds).
+
+    Raises:
+        ZooError: ``espeak-ng`` is not installed (the message says how to install it).
+    """
+    import numpy as np
+
+    from zoo.data.speech import spoken_digits
+
+    clips = spoken_digits(**speech)
+    labels = np.asarray(clips.labels, dtype=np.int64)
+    rest, test_rows = _carve(labels, test_fraction, seed + 1)
+    train_rows, val_rows = _carve(labels[rest], val_fraction, seed)
+    train_rows, val_rows = rest[train_rows], rest[val_rows]
+
+    def split(rows: Any, salt: int) -> PairSplit:
+        texts = _texts(labels[rows], seed, salt)
+        inputs = {"audio": clips.waveforms[rows], "tokens": tokenize(texts, sequence_length)}
+        return PairSplit(inputs, labels[rows], texts)
+
+    info = {
+        "synthesizer": "espeak-ng (synthetic speech)",
+        "clips": len(labels),
+        "pairs": "spoken digit word ↔ a text naming the digit",
+        "seed": seed,
+    }
+    return PairData(split(train_rows, 1), split(val_rows, 2), split(test_rows, 3), "audio", info)
+
+
+def _texts(labels: Any, seed: int, salt: int) -> tuple[str, ...]:
+    rng = random.Random(seed * 7919 + salt)
+    return tuple(
+        rng.choice(PAIR_TEMPLATES).format(w=DIGIT_WORDS[int(d)], d=int(d)) for d in labels
+    )
+
+
+def _carve(labels: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """Row indices of a class-stratified split: (kept, held out ``fraction`` of each class)."""
+    import numpy as np
+
+    if not 0.0 < fraction < 1.0:
+        raise ZooError(f"a split fraction must lie in (0, 1), received {fraction}.")
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        n = max(1, int(round(len(rows) * fraction)))
+        held.extend(rows[:n].tolist())
+        kept.extend(rows[n:].tolist())
+    return np.sort(np.asarray(kept, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
