@@ -129,8 +129,9 @@ def _from_recipe(model: Any, name: str, overrides: dict[str, Any], data: Arrays 
 
 
 def export_name(name: str, part: str | None, recipe_part: str | None) -> str:
-    """The folder name of an export: the model name, plus ``.PART`` for a part built by
-    override (so a dual encoder's towers and its pair model export side by side).
+    """The folder name of an export: the model name, plus ``.PART`` for a part by override.
+
+    So a dual encoder's towers and its pair model export side by side.
 
     Example:
         >>> export_name("image_text_dual_encoder", "image_tower", "pair")

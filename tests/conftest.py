@@ -66,6 +66,11 @@ HEAVY_TESTS = (
     "tests/test_data_load.py::test_elements_match_the_model_and_keras_fit_runs[resnet50_",
     # a TF Hub backbone exported to every format and validated
     "tests/test_family_hub.py::test_exports_are_validated_and_self_contained",
+    # dual encoders trained 15 epochs per objective (10-20 s), the 16 kHz audio tower
+    # exported to three formats on synthesized speech
+    "tests/test_family_dual_encoder.py::test_each_objective_learns_the_digit_pairs",
+    "tests/test_family_dual_encoder.py::test_audio_text_pairs_learn",
+    "tests/test_family_dual_encoder.py::test_audio_tower_matches_keras_on_real_speech",
 )
 HEAVY_FIXTURES = (
     # python -m zoo.benchmarks.quant_sweep end to end: train, export, time, about 50 s

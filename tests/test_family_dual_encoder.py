@@ -155,7 +155,7 @@ def test_untrained_encoder_is_near_chance():
     from zoo.training.contrastive import score_pairs
 
     data = digit_texts(image_shape=(16, 16, 3), sequence_length=6)
-    recall, chance, _ = score_pairs(zoo.get(TINY, seed=0), data)
+    recall, _, _ = score_pairs(zoo.get(TINY, seed=0), data)
     assert recall["image→text"] < 0.3, recall
 
 
@@ -204,9 +204,15 @@ def test_embedding_validation_catches_a_drifting_artifact():
     )  # fmt: skip
     assert good[0].ok and good[0].cosine_mean > 0.999 and good[0].recall_at_1 == 1.0
     bad = compare_outputs(
-        {"e": keras_rows}, {"e": noisy}, tol=tol, batch=100, tasks={"e": "embedding"},
+        {"e": keras_rows},
+        {"e": noisy},
+        tol=tol,
+        batch=100,
+        tasks={"e": "embedding"},
         atol_gated=False,
     )
     assert not bad[0].ok and bad[0].cosine_mean < tol.min_cosine
-    with pytest.raises(ValidationFailed, match=r"mean cosine with Keras 0\.\d+ < required 0\.99 \(worst row"):
+    with pytest.raises(
+        ValidationFailed, match=r"mean cosine with Keras 0\.\d+ < required 0\.99 \(worst row"
+    ):
         raise_on_failure("tflite:int8", bad)

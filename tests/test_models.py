@@ -34,7 +34,7 @@ def _other_parts(name: str) -> list[str]:
     if entry.family.part_inputs is None:
         return []
     field = entry.family.params.model_fields["part"]
-    return [p for p in get_args(field.annotation) if p != getattr(entry.params, "part")]
+    return [p for p in get_args(field.annotation) if p != entry.params.part]
 
 
 #: Each tower of a family with parts (dual encoders) exports and validates on its own.

@@ -187,7 +187,7 @@ def load_entry(path: Path) -> Entry:
                         f"inputs.{unread[0]}",
                         f"the model this recipe builds reads only {sorted(reads)}, received "
                         f"also {unread}; remove those input tables (a part built by override, "
-                        "e.g. part=\"image_tower\", keeps the inputs it reads by itself).",
+                        'e.g. part="image_tower", keeps the inputs it reads by itself).',
                     )
                 ],
             )

@@ -139,9 +139,7 @@ def _model_stats(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     info = zoo.info(name, **overrides)
     return {
         "parameters": count_params(model),
-        "flops_per_example": flops_per_example(
-            model, REGISTRY.get(name).resolve_io(overrides)[1]
-        ),
+        "flops_per_example": flops_per_example(model, REGISTRY.get(name).resolve_io(overrides)[1]),
         "weights": weights_source(info["params"], model),
     }
 

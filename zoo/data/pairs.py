@@ -192,9 +192,7 @@ def spoken_digit_texts(
 
 def _texts(labels: Any, seed: int, salt: int) -> tuple[str, ...]:
     rng = random.Random(seed * 7919 + salt)
-    return tuple(
-        rng.choice(PAIR_TEMPLATES).format(w=DIGIT_WORDS[int(d)], d=int(d)) for d in labels
-    )
+    return tuple(rng.choice(PAIR_TEMPLATES).format(w=DIGIT_WORDS[int(d)], d=int(d)) for d in labels)
 
 
 def _carve(labels: Any, fraction: float, seed: int) -> tuple[Any, Any]:
@@ -207,7 +205,7 @@ def _carve(labels: Any, fraction: float, seed: int) -> tuple[Any, Any]:
     kept, held = [], []
     for c in np.unique(labels):
         rows = rng.permutation(np.flatnonzero(labels == c))
-        n = max(1, int(round(len(rows) * fraction)))
+        n = max(1, round(len(rows) * fraction))
         held.extend(rows[:n].tolist())
         kept.extend(rows[n:].tolist())
     return np.sort(np.asarray(kept, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))

@@ -113,9 +113,7 @@ def check_text(p: DualEncoderParams, inputs: dict[str, InputSpec]) -> None:
         )
 
 
-def check_names(
-    part: str, reads: dict[str, tuple[str, ...]], inputs: dict[str, InputSpec]
-) -> None:
+def check_names(part: str, reads: dict[str, tuple[str, ...]], inputs: dict[str, InputSpec]) -> None:
     """The recipe's inputs are exactly what ``part`` reads.
 
     Raises:

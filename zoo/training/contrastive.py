@@ -67,7 +67,8 @@ def pair_loss(
     Example:
         >>> import numpy as np  # doctest: +SKIP
         >>> u = np.eye(2, dtype="float32")  # doctest: +SKIP
-        >>> float(pair_loss(u, u, np.array([0, 1]), objective="triplet", margin=0.5))  # doctest: +SKIP
+        >>> labels = np.array([0, 1])  # doctest: +SKIP
+        >>> float(pair_loss(u, u, labels, objective="triplet", margin=0.5))  # doctest: +SKIP
         0.0
     """
     from keras import ops
@@ -80,9 +81,7 @@ def pair_loss(
         target = same / ops.sum(same, axis=1, keepdims=True)
         forward = -ops.sum(target * ops.log_softmax(logits, axis=1), axis=1)
         target_t = ops.transpose(same) / ops.sum(same, axis=0, keepdims=True)
-        backward = -ops.sum(
-            ops.transpose(target_t) * ops.log_softmax(logits, axis=0), axis=0
-        )
+        backward = -ops.sum(ops.transpose(target_t) * ops.log_softmax(logits, axis=0), axis=0)
         return (ops.mean(forward) + ops.mean(backward)) / 2.0
     dist = ops.sqrt(ops.maximum(2.0 - 2.0 * sim, 1e-12))
     other = 1.0 - same
@@ -406,6 +405,7 @@ def embed(model: Any, inputs: dict[str, Any], batch_size: int = 256) -> dict[str
 
 
 def describe_outputs(model: Any) -> str:
+    """A model's output names (sorted), or the type of an unnamed output."""
     out = model.output
     return str(sorted(out)) if isinstance(out, dict) else type(out).__name__
 
