@@ -40,13 +40,16 @@ def register_keras_objects() -> None:
 
     ``keras.saving.load_model`` finds a ``.keras`` file's custom classes only once they are
     registered in the process; building a model registers them, a process that only loads
-    calls this first (``bert_classifier`` files hold ``"zoo>ZooBertBackbone"``).
+    calls this first (``bert_classifier`` files hold ``"zoo>ZooBertBackbone"``, audio
+    towers ``"zoo>LogMelSpectrogram"``).
 
     Example:
         >>> import keras  # doctest: +SKIP
         >>> register_keras_objects()  # doctest: +SKIP
         >>> model = keras.saving.load_model("bert_classifier.keras")  # doctest: +SKIP
     """
+    from zoo.families._audio import log_mel_class
     from zoo.families._bert_activation import backbone_class
 
     backbone_class()
+    log_mel_class()
