@@ -71,6 +71,7 @@ HEAVY_TESTS = (
     "tests/test_family_dual_encoder.py::test_each_objective_learns_the_digit_pairs",
     "tests/test_family_dual_encoder.py::test_audio_text_pairs_learn",
     "tests/test_family_dual_encoder.py::test_audio_tower_matches_keras_on_real_speech",
+    "tests/test_family_dual_encoder.py::test_zoo_fit_trains_a_pair_model_and_export_from",
 )
 HEAVY_FIXTURES = (
     # python -m zoo.benchmarks.quant_sweep end to end: train, export, time, about 50 s

@@ -216,3 +216,28 @@ def test_embedding_validation_catches_a_drifting_artifact():
         ValidationFailed, match=r"mean cosine with Keras 0\.\d+ < required 0\.99 \(worst row"
     ):
         raise_on_failure("tflite:int8", bad)
+
+
+def test_zoo_fit_trains_a_pair_model_and_export_from_uses_its_validation_pairs(tmp_path):
+    from zoo.data.pairs import pair_data_for
+    from zoo.training.run import load_run
+
+    result = zoo.fit(TINY, epochs=2, out=tmp_path)  # data from the recipe: digit-texts
+    m = result.metrics["embedding"]
+    assert set(m["recall_at_1"]) == {"image→text", "text→image"}
+    assert m["chance"] == pytest.approx(0.1, abs=0.01) and m["objective"] == "softmax"
+    files = {p.name for p in result.run_dir.iterdir()}
+    assert {"model.keras", "metrics.json", "run.json", "history.csv", "recipe.toml"} <= files
+    run = load_run(result.run_dir)
+    model = run.load_model()
+    rows = run.export_rows(model)
+    val = pair_data_for("digit-texts", model, val_fraction=0.1, test_fraction=0.2).val
+    np.testing.assert_array_equal(rows["tokens"], val.inputs["tokens"][: len(rows["tokens"])])
+    exported = zoo.export(model, tmp_path / "art", formats=["tflite:fp32"], data=rows)
+    assert all(r.ok for r in exported.parity["tflite:fp32"])
+    with pytest.raises(ZooError, match="one device"):
+        zoo.fit(TINY, epochs=1, out=None, strategy="mirrored")
+    with pytest.raises(ZooError, match="no pairs to learn"):
+        zoo.fit(TINY, epochs=1, out=None, part="image_tower")
+    with pytest.raises(ZooError, match="pairs audio"):
+        zoo.fit(TINY, "spoken-digits", epochs=1, out=None)

@@ -209,3 +209,70 @@ def _carve(labels: Any, fraction: float, seed: int) -> tuple[Any, Any]:
         held.extend(rows[:n].tolist())
         kept.extend(rows[n:].tolist())
     return np.sort(np.asarray(kept, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
+
+
+#: Pair sources ``zoo fit`` accepts for a dual encoder (``--data``), by modality.
+PAIR_SOURCES: dict[str, str] = {"digit-texts": "image", "spoken-digits": "audio"}
+
+
+def pair_data_for(
+    source: str,
+    model: Any,
+    *,
+    sample_rate: int | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> PairData:
+    """The pairs of ``source`` shaped for ``model``'s inputs (what ``zoo fit`` trains on).
+
+    Args:
+        source: ``"digit-texts"`` or ``"spoken-digits"`` (:data:`PAIR_SOURCES`).
+        model: A pair model (its ``image``/``audio`` and ``tokens`` input shapes are used).
+        sample_rate: The audio tower's sample rate (``spoken-digits``).
+        val_fraction: Share held out for validation.
+        test_fraction: Share held out for the test split.
+        seed: Seed of the splits and texts.
+
+    Raises:
+        ZooError: an unknown source, or one whose modality the model does not read.
+    """
+    if source not in PAIR_SOURCES:
+        raise ZooError(
+            f"unknown pair source {source!r}; a dual encoder trains on one of "
+            f"{', '.join(repr(s) for s in PAIR_SOURCES)}."
+        )
+    shapes = {t.name: tuple(int(d) for d in t.shape[1:]) for t in model.inputs}
+    modality = PAIR_SOURCES[source]
+    if modality not in shapes or "tokens" not in shapes:
+        fits = ", ".join(repr(s) for s, m in PAIR_SOURCES.items() if m in shapes)
+        raise ZooError(
+            f"{source!r} pairs {modality} with word ids ('tokens'); the model reads "
+            f"{sorted(shapes)}. Use {fits or 'a model with an LSTM text tower'}."
+        )
+    common = {
+        "sequence_length": shapes["tokens"][0],
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
+    if modality == "image":
+        return digit_texts(image_shape=shapes["image"], **common)  # type: ignore[arg-type]
+    rate = sample_rate or 16_000
+    return spoken_digit_texts(sample_rate=rate, seconds=shapes["audio"][0] / rate, **common)
+
+
+def fingerprint(data: PairData) -> str:
+    """sha256 over every split's arrays, labels and texts: the same pairs, the same digest."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for split in (data.train, data.val, data.test):
+        for key in sorted(split.inputs):
+            digest.update(key.encode())
+            digest.update(np.ascontiguousarray(split.inputs[key]).tobytes())
+        digest.update(np.ascontiguousarray(split.labels).tobytes())
+        digest.update("\n".join(split.texts).encode())
+    return digest.hexdigest()

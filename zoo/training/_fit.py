@@ -139,6 +139,22 @@ def fit(
     )
     source = _source(data, entry)
     options = dict(data_options or {})
+    from zoo.training._pair_fit import fit_pair_run, is_pair_model
+
+    if is_pair_model(entry):
+        if not isinstance(model_or_name, str):
+            raise ZooError(
+                "a dual encoder trains from its registered name (zoo.fit(name, ...)); for a "
+                "built model use zoo.training.contrastive.fit_pairs(model, pairs)."
+            )
+        return fit_pair_run(
+            model_or_name,
+            source,
+            settings=settings,
+            overrides=overrides,
+            out=Path(out) if out is not None else None,
+            verbose=verbose,
+        )
     if not isinstance(model_or_name, str):
         if overrides:
             raise ZooError(

@@ -103,6 +103,12 @@ def print_summary(name: str, result: Any) -> None:
             if "majority_accuracy" in m:
                 table.add_row(output, "majority class", f"{m['majority_accuracy']:.3f}",
                               f"chance {m['chance']:.3f}")  # fmt: skip
+        elif "recall_at_1" in m:
+            for direction, value in m["recall_at_1"].items():
+                table.add_row(output, f"recall@1 {direction}", f"{value:.3f}",
+                              f"chance {m['chance']:.3f}")  # fmt: skip
+            table.add_row(output, "matching network accuracy", f"{m['matching_accuracy']:.3f}",
+                          f"objective {m['objective']}")  # fmt: skip
         elif "mse" in m:
             table.add_row(output, "MSE / PSNR", f"{m['mse']:.4g} / {m['psnr_db']:.2f} dB", "")
     console().print(table)

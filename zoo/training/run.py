@@ -156,6 +156,10 @@ class FitRun:
         Never the test split: exports are validated on rows the model was tuned on or
         chose its epoch by, so the held-out metrics stay held out.
         """
+        if self.record["data"].get("kind") == "pairs":
+            from zoo.training._pair_fit import pair_rows
+
+            return pair_rows(self.record, model, limit=limit)
         data = self.data(model)
         split = "val" if data.val is not None and data.counts.get("val") else "train"
         inputs, _ = data.arrays(split, limit)
