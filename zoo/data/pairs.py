@@ -250,16 +250,25 @@ def pair_data_for(
             f"{source!r} pairs {modality} with word ids ('tokens'); the model reads "
             f"{sorted(shapes)}. Use {fits or 'a model with an LSTM text tower'}."
         )
-    common = {
-        "sequence_length": shapes["tokens"][0],
-        "val_fraction": val_fraction,
-        "test_fraction": test_fraction,
-        "seed": seed,
-    }
+    length = shapes["tokens"][0]
     if modality == "image":
-        return digit_texts(image_shape=shapes["image"], **common)  # type: ignore[arg-type]
+        height, width, channels = shapes["image"]
+        return digit_texts(
+            image_shape=(height, width, channels),
+            sequence_length=length,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+        )
     rate = sample_rate or 16_000
-    return spoken_digit_texts(sample_rate=rate, seconds=shapes["audio"][0] / rate, **common)
+    return spoken_digit_texts(
+        sequence_length=length,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        sample_rate=rate,
+        seconds=shapes["audio"][0] / rate,
+    )
 
 
 def fingerprint(data: PairData) -> str:
