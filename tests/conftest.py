@@ -72,6 +72,9 @@ HEAVY_TESTS = (
     "tests/test_family_dual_encoder.py::test_audio_text_pairs_learn",
     "tests/test_family_dual_encoder.py::test_audio_tower_matches_keras_on_real_speech",
     "tests/test_family_dual_encoder.py::test_zoo_fit_trains_a_pair_model_and_export_from",
+    # knowledge fusion: one epoch and two exports per graph (10-13 s), digit-pairs training
+    "tests/test_family_knowledge_fusion.py::test_modalities_and_fusion_train_and_export",
+    "tests/test_family_knowledge_fusion.py::test_tiny_learns_digit_pairs_matching_held_out",
 )
 HEAVY_FIXTURES = (
     # python -m zoo.benchmarks.quant_sweep end to end: train, export, time, about 50 s
