@@ -87,7 +87,7 @@ class OutputSpec(_Strict):
     dtype: DType = "float32"
     task: Task | None = Field(
         default=None,
-        description="classification | reconstruction | embedding: the task metric of quantized exports.",
+        description="classification | reconstruction | embedding: quantized exports' task metric.",
     )
     description: str = ""
 
