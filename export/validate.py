@@ -27,6 +27,7 @@ from zoo.exporters._base import Arrays
 from zoo.exporters.tolerances import Tolerance
 
 from zoo.errors import ZooError
+from zoo.samples import sample_inputs as sample_inputs  # re-exported: zoo.exporters API
 
 #: Batch sizes every artifact is checked at (batch > 1 proves the batch axis).
 BATCH_SIZES: tuple[int, ...] = (1, 3)
@@ -111,34 +112,6 @@ class OutputParity:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "worst_index": list(self.worst_index), "ok": self.ok}
-
-
-def sample_inputs(inputs: dict[str, Any], batch: int, seed: int = 0) -> Arrays:
-    """Realistic random inputs for an I/O contract (never all zeros).
-
-    Each input draws uniformly from its recipe ``range`` (floats in ``[low, high)``,
-    integers in ``[low, high)``); without a range floats use ``[0, 1)`` and integers
-    ``[0, 10)``.
-
-    Args:
-        inputs: name → spec with ``shape``, ``dtype`` and ``range`` attributes.
-        batch: Leading batch size.
-        seed: Seed of the generator; the same seed gives the same arrays.
-    """
-    rng = np.random.default_rng(seed)
-    arrays: Arrays = {}
-    for name in sorted(inputs):
-        spec = inputs[name]
-        shape = (batch, *spec.shape)
-        if spec.dtype == "string":
-            raise ZooError(f"input {name!r}: string inputs need samples from the family's data.")
-        if spec.dtype.startswith("int") or spec.dtype == "uint8":
-            low, high = spec.range if spec.range is not None else (0, 10)
-            arrays[name] = rng.integers(int(low), int(high), size=shape).astype(spec.dtype)
-        else:
-            low, high = spec.range if spec.range is not None else (0.0, 1.0)
-            arrays[name] = rng.uniform(low, high, size=shape).astype(spec.dtype)
-    return arrays
 
 
 def _as_classes(probs: np.ndarray) -> np.ndarray:

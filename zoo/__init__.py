@@ -71,7 +71,7 @@ def list(pattern: str | None = None, *, tag: str | None = None) -> builtins.list
         Sorted model names.
 
     Example:
-        >>> zoo.list("*fusion*", tag="image")
+        >>> zoo.list("cnn_*", tag="image")
         ['cnn_lstm_fusion', 'cnn_lstm_fusion_deep', 'cnn_lstm_fusion_gap', 'cnn_lstm_fusion_tiny']
     """
     return REGISTRY.names(pattern, tag)

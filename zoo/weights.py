@@ -108,6 +108,17 @@ def normalize(spec: str | None) -> str:
     return NONE if spec is None else spec.strip()
 
 
+def plain_value(value: Any) -> Any:
+    """A weights parameter as given by Python callers, before validation.
+
+    ``None`` → ``"none"``, a ``pathlib.Path`` → its string, strings stripped; anything
+    else is returned as is for the parameter's type check to reject.
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return normalize(value) if value is None or isinstance(value, str) else value
+
+
 def spec_problem(spec: str | None) -> str | None:
     """Check the form of a weights string without touching the file system.
 

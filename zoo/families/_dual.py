@@ -83,6 +83,17 @@ def text_inputs(p: DualEncoderParams) -> tuple[str, ...]:
     return tuple(BERT_INPUTS) if p.text_backbone == "minilm" else ("tokens",)
 
 
+def reads(p: DualEncoderParams, modality: str) -> dict[str, tuple[str, ...]]:
+    """Input names each part reads: ``pair``, ``<modality>_tower``, ``text_tower``.
+
+    Example:
+        >>> reads(DualEncoderParams(), "image")["pair"]
+        ('image', 'tokens')
+    """
+    text = text_inputs(p)
+    return {"pair": (modality, *text), f"{modality}_tower": (modality,), "text_tower": text}
+
+
 def check_text(p: DualEncoderParams, inputs: dict[str, InputSpec]) -> None:
     """Check the text tower's inputs (token ids, or the three BERT inputs).
 
@@ -180,6 +191,32 @@ def project(features: Any, dim: int, modality: str) -> Any:
     return layers.UnitNormalization(axis=-1, name=f"{modality}_embedding")(x)
 
 
+def build_parts(
+    p: Any,
+    inputs: dict[str, InputSpec],
+    name: str,
+    modality: str,
+    tower: Any,
+) -> Any:
+    """The model of ``p.part``: the ``modality`` tower, the text tower, or both paired.
+
+    Args:
+        p: The family's params (``part``, ``embedding_dim``, the text tower's).
+        inputs: The recipe inputs the part reads.
+        name: Model name.
+        modality: ``"image"`` or ``"audio"``: the first tower's input and output prefix.
+        tower: ``(p, spec) -> (Keras inputs, pooled features)`` of the first tower.
+    """
+    towers: dict[str, tuple[dict[str, Any], Any]] = {}
+    if p.part in ("pair", f"{modality}_tower"):
+        first_in, features = tower(p, inputs[modality])
+        towers[modality] = (first_in, project(features, p.embedding_dim, modality))
+    if p.part in ("pair", "text_tower"):
+        text_in, features = text_tower(p, inputs)
+        towers["text"] = (text_in, project(features, p.embedding_dim, "text"))
+    return assemble(p.part, towers, p, name)
+
+
 def assemble(
     part: str,
     towers: dict[str, tuple[dict[str, Any], Any]],
@@ -227,7 +264,7 @@ def pair_samples(p: DualEncoderParams, inputs: dict[str, InputSpec], batch: int,
     """
     import numpy as np
 
-    from zoo.exporters.validate import sample_inputs
+    from zoo.samples import sample_inputs
 
     digits = rng.integers(0, 10, size=batch)
     out = sample_inputs(inputs, batch, seed=int(rng.integers(0, 2**31 - 1)))

@@ -30,15 +30,13 @@ from zoo.errors import ZooError
 from zoo.families._dual import (
     DualEncoderParams,
     PositiveInt,
-    assemble,
+    build_parts,
     check_names,
     check_text,
     conv_side,
     conv_tower,
     pair_samples,
-    project,
-    text_inputs,
-    text_tower,
+    reads,
 )
 
 Part = Literal["pair", "audio_tower", "text_tower"]
@@ -76,12 +74,7 @@ class AudioTextDualEncoderParams(DualEncoderParams):
 
 def part_inputs(p: AudioTextDualEncoderParams) -> tuple[str, ...]:
     """Input names the params' part reads."""
-    return _reads(p)[p.part]
-
-
-def _reads(p: AudioTextDualEncoderParams) -> dict[str, tuple[str, ...]]:
-    text = text_inputs(p)
-    return {"pair": ("audio", *text), "audio_tower": ("audio",), "text_tower": text}
+    return reads(p, "audio")[p.part]
 
 
 def spectrogram_shape(p: AudioTextDualEncoderParams, samples: int) -> tuple[int, int]:
@@ -127,7 +120,7 @@ def outputs(p: AudioTextDualEncoderParams, inputs: dict[str, InputSpec]) -> dict
         >>> outputs(AudioTextDualEncoderParams(part="audio_tower", embedding_dim=8), spec)
         {'audio_embedding': [8]}
     """
-    check_names(p.part, _reads(p), inputs)
+    check_names(p.part, reads(p, "audio"), inputs)
     found: dict[str, list[int]] = {}
     if "audio" in inputs:
         spec = inputs["audio"]
@@ -164,14 +157,7 @@ def outputs(p: AudioTextDualEncoderParams, inputs: dict[str, InputSpec]) -> dict
 )
 def build(p: AudioTextDualEncoderParams, inputs: dict[str, InputSpec], name: str) -> Any:
     """Build the functional model of ``p.part`` (imports Keras)."""
-    towers: dict[str, tuple[dict[str, Any], Any]] = {}
-    if p.part in ("pair", "audio_tower"):
-        audio_in, features = _audio_tower(p, inputs["audio"])
-        towers["audio"] = (audio_in, project(features, p.embedding_dim, "audio"))
-    if p.part in ("pair", "text_tower"):
-        text_in, features = text_tower(p, inputs)
-        towers["text"] = (text_in, project(features, p.embedding_dim, "text"))
-    return assemble(p.part, towers, p, name)
+    return build_parts(p, inputs, name, "audio", _audio_tower)
 
 
 def _audio_tower(p: AudioTextDualEncoderParams, spec: InputSpec) -> tuple[dict[str, Any], Any]:

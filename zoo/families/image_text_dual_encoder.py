@@ -22,7 +22,6 @@ support set through :func:`zoo.training.contrastive.matching_probabilities`.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -33,15 +32,13 @@ from zoo._recipe import InputSpec
 from zoo.families._dual import (
     DualEncoderParams,
     PositiveInt,
-    assemble,
+    build_parts,
     check_names,
     check_text,
     conv_side,
     conv_tower,
     pair_samples,
-    project,
-    text_inputs,
-    text_tower,
+    reads,
 )
 
 Part = Literal["pair", "image_tower", "text_tower"]
@@ -74,19 +71,13 @@ class ImageTextDualEncoderParams(DualEncoderParams):
     @field_validator("resnet_weights", mode="before")
     @classmethod
     def _plain_string(cls, value: Any) -> Any:
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        return zoo_weights.normalize(value) if value is None or isinstance(value, str) else value
+        """``None`` → ``"none"``; a ``pathlib.Path`` → its string (Python callers)."""
+        return zoo_weights.plain_value(value)
 
 
 def part_inputs(p: ImageTextDualEncoderParams) -> tuple[str, ...]:
     """Input names the params' part reads."""
-    return _reads(p)[p.part]
-
-
-def _reads(p: ImageTextDualEncoderParams) -> dict[str, tuple[str, ...]]:
-    text = text_inputs(p)
-    return {"pair": ("image", *text), "image_tower": ("image",), "text_tower": text}
+    return reads(p, "image")[p.part]
 
 
 def outputs(p: ImageTextDualEncoderParams, inputs: dict[str, InputSpec]) -> dict[str, list[int]]:
@@ -98,7 +89,7 @@ def outputs(p: ImageTextDualEncoderParams, inputs: dict[str, InputSpec]) -> dict
         >>> outputs(ImageTextDualEncoderParams(vocab_size=50, embedding_dim=8), spec)
         {'image_embedding': [8], 'text_embedding': [8], 'similarity': [1]}
     """
-    check_names(p.part, _reads(p), inputs)
+    check_names(p.part, reads(p, "image"), inputs)
     found: dict[str, list[int]] = {}
     if "image" in inputs:
         _check_image(p, inputs["image"])
@@ -120,6 +111,9 @@ def _check_image(p: ImageTextDualEncoderParams, spec: InputSpec) -> None:
         )
     side = min(spec.shape[:2])
     if p.image_backbone == "resnet50":
+        problem = zoo_weights.spec_problem(p.resnet_weights)
+        if problem is not None:
+            raise SpecProblem("params.resnet_weights", problem)
         if side < _RESNET_MIN_SIDE or spec.shape[2] != 3:
             raise SpecProblem(
                 "inputs.image.shape",
@@ -144,14 +138,7 @@ def _check_image(p: ImageTextDualEncoderParams, spec: InputSpec) -> None:
 )
 def build(p: ImageTextDualEncoderParams, inputs: dict[str, InputSpec], name: str) -> Any:
     """Build the functional model of ``p.part`` (imports Keras)."""
-    towers: dict[str, tuple[dict[str, Any], Any]] = {}
-    if p.part in ("pair", "image_tower"):
-        image_in, features = _image_tower(p, inputs["image"])
-        towers["image"] = (image_in, project(features, p.embedding_dim, "image"))
-    if p.part in ("pair", "text_tower"):
-        text_in, features = text_tower(p, inputs)
-        towers["text"] = (text_in, project(features, p.embedding_dim, "text"))
-    return assemble(p.part, towers, p, name)
+    return build_parts(p, inputs, name, "image", _image_tower)
 
 
 def _image_tower(p: ImageTextDualEncoderParams, spec: InputSpec) -> tuple[dict[str, Any], Any]:

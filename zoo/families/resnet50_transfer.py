@@ -23,7 +23,6 @@ cache or downloaded) or a path to a ``.weights.h5``/``.h5`` file of the base; se
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -68,9 +67,7 @@ class ResNet50TransferParams(Params):
     @classmethod
     def _plain_string(cls, value: Any) -> Any:
         """``None`` → ``"none"``; a ``pathlib.Path`` → its string (Python callers)."""
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        return zoo_weights.normalize(value) if value is None or isinstance(value, str) else value
+        return zoo_weights.plain_value(value)
 
 
 def outputs(p: ResNet50TransferParams, inputs: dict[str, InputSpec]) -> dict[str, list[int]]:
