@@ -7,6 +7,11 @@
 - :func:`splits` / :func:`load`: any source (the above, ``digit-pairs``, CIFAR-10, IMDB,
   image folders, CSV/JSONL texts) as ``tf.data`` pipelines matched to a model's named
   inputs and outputs; :func:`peek` says what a source holds.
+- Cross-modal data (submodules): :mod:`zoo.data.pairs` (matching pairs for the dual
+  encoders: digit images or spoken digits ↔ texts naming the digit, the ``zoo fit``
+  sources ``digit-texts`` and ``spoken-digits``), :mod:`zoo.data.speech` (the digit words
+  spoken by ``espeak-ng``: synthetic audio) and :mod:`zoo.data.digit_targets` (the
+  targets of ``cross_modal_mapping``: MiniLM embeddings of the digit words, mean images).
 
 Importing this package imports neither TensorFlow nor NumPy; the loaders import what they
 need when called.
