@@ -292,7 +292,7 @@ def image_to_text_data(
     """
     from zoo.data.digits import to_rgb
 
-    pools = _digit_splits(val_fraction, test_fraction, seed)
+    pools = digit_splits(val_fraction, test_fraction, seed)
     words = minilm_digit_embeddings()
 
     def split(images: Any, labels: Any) -> MappingSplit:
@@ -328,7 +328,7 @@ def text_to_image_data(
     """
     import random
 
-    pools = _digit_splits(val_fraction, test_fraction, seed)
+    pools = digit_splits(val_fraction, test_fraction, seed)
     means = class_mean_images(*pools[0])
     rng = random.Random(seed)
 
@@ -342,7 +342,7 @@ def text_to_image_data(
     return MappingData("text_to_image", train, val, test, means, "euclidean")
 
 
-def _digit_splits(
+def digit_splits(
     val_fraction: float, test_fraction: float, seed: int
 ) -> tuple[tuple[Any, Any], ...]:
     """``((images, labels) train, val, test)``: class-stratified, seeded, 8×8 0–255."""

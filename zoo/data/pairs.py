@@ -12,8 +12,10 @@ retrieval is scored by class (a query retrieves any item of its digit). Splits a
 class-stratified and seeded; texts are drawn per row from the templates with the same seed,
 so the same arguments give the same arrays.
 
-Texts become word ids over :data:`VOCABULARY` (0 pads, 1 is an unknown word), padded and
-cut at the front as ``keras.utils.pad_sequences`` does.
+Texts become word ids with :func:`zoo.data.digit_targets.tokenize` over its
+``WORD_VOCABULARY`` (0 pads, 1 is an unknown word), padded and cut at the front as
+``keras.utils.pad_sequences`` does: the same ids ``cross_modal_mapping`` reads. The digit
+images are split by :func:`zoo.data.digit_targets.digit_splits`, as there.
 """
 
 from __future__ import annotations
@@ -23,22 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo.data._sources import DIGIT_WORDS, PAIR_TEMPLATES
+from zoo.data.digit_targets import digit_text, tokenize
 from zoo.errors import ZooError
-
-PAD, UNKNOWN = "<pad>", "<unk>"
-
-
-def _words() -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for template in PAIR_TEMPLATES:
-        for d, w in enumerate(DIGIT_WORDS):
-            for word in template.format(w=w, d=d).split():
-                seen.setdefault(word, None)
-    return (PAD, UNKNOWN, *sorted(seen))
-
-
-#: Word vocabulary of the pair texts: id 0 pads, id 1 is an unknown word.
-VOCABULARY: tuple[str, ...] = _words()
 
 
 @dataclass(frozen=True)
@@ -75,27 +63,6 @@ class PairData:
         return DIGIT_WORDS
 
 
-def tokenize(texts: list[str] | tuple[str, ...], sequence_length: int) -> Any:
-    """Word ids ``[n, sequence_length]`` int32 over :data:`VOCABULARY`, front-padded.
-
-    Example:
-        >>> ids = tokenize(["number seven"], 4)
-        >>> [VOCABULARY[i] for i in ids[0]]
-        ['<pad>', '<pad>', 'number', 'seven']
-    """
-    import numpy as np
-
-    if sequence_length < 1:
-        raise ZooError(f"sequence_length must be ≥ 1, received {sequence_length}.")
-    index = {w: i for i, w in enumerate(VOCABULARY)}
-    out = np.zeros((len(texts), sequence_length), dtype=np.int32)
-    for row, text in enumerate(texts):
-        ids = [index.get(w, 1) for w in text.lower().split()][-sequence_length:]
-        if ids:
-            out[row, -len(ids) :] = ids
-    return out
-
-
 def digit_texts(
     *,
     image_shape: tuple[int, int, int] = (32, 32, 3),
@@ -119,16 +86,18 @@ def digit_texts(
         >>> data.train.inputs["image"].shape[1:], data.test.inputs["tokens"].shape[1:]
         ((16, 16, 3), (6,))
     """
+    from importlib import metadata
+
     import numpy as np
 
-    from zoo.data.digits import digits, to_rgb
+    from zoo.data.digit_targets import digit_splits
+    from zoo.data.digits import to_rgb
 
     if len(image_shape) != 3 or image_shape[2] not in (1, 3):
         raise ZooError(
             f"image_shape must be [height, width, 1 or 3], received {list(image_shape)}."
         )
-    source = digits(test_fraction=test_fraction, seed=seed)
-    train_rows, val_rows = _carve(source.train.labels, val_fraction, seed)
+    pools = digit_splits(val_fraction, test_fraction, seed)
 
     def split(images: Any, labels: Any, salt: int) -> PairSplit:
         rgb = to_rgb(images, (image_shape[0], image_shape[1]))
@@ -138,10 +107,16 @@ def digit_texts(
         tokens = tokenize(texts, sequence_length)
         return PairSplit({"image": rgb, "tokens": tokens}, np.asarray(labels), texts)
 
-    train = split(source.train.images[train_rows], source.train.labels[train_rows], 1)
-    val = split(source.train.images[val_rows], source.train.labels[val_rows], 2)
-    test = split(source.test.images, source.test.labels, 3)
-    info = {**source.source, "pairs": "digit image ↔ a text naming the digit", "val": val_fraction}
+    train, val, test = (split(*pool, salt) for salt, pool in enumerate(pools, start=1))
+    info = {
+        "package": "scikit-learn",
+        "version": metadata.version("scikit-learn"),
+        "dataset": "sklearn.datasets.load_digits (UCI optical digits, 8x8)",
+        "pairs": "digit image ↔ a text naming the digit",
+        "val": val_fraction,
+        "test": test_fraction,
+        "seed": seed,
+    }
     return PairData(train, val, test, "image", info)
 
 
@@ -192,23 +167,20 @@ def spoken_digit_texts(
 
 def _texts(labels: Any, seed: int, salt: int) -> tuple[str, ...]:
     rng = random.Random(seed * 7919 + salt)
-    return tuple(rng.choice(PAIR_TEMPLATES).format(w=DIGIT_WORDS[int(d)], d=int(d)) for d in labels)
+    return tuple(digit_text(rng.choice(PAIR_TEMPLATES), int(d)) for d in labels)
 
 
 def _carve(labels: Any, fraction: float, seed: int) -> tuple[Any, Any]:
     """Row indices of a class-stratified split: (kept, held out ``fraction`` of each class)."""
     import numpy as np
 
-    if not 0.0 < fraction < 1.0:
-        raise ZooError(f"a split fraction must lie in (0, 1), received {fraction}.")
-    rng = np.random.default_rng(seed)
-    kept, held = [], []
-    for c in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == c))
-        n = max(1, round(len(rows) * fraction))
-        held.extend(rows[:n].tolist())
-        kept.extend(rows[n:].tolist())
-    return np.sort(np.asarray(kept, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
+    from zoo.data._split import check_split_args, stratified_split
+
+    check_split_args("spoken_digit_texts", fraction, None, len(DIGIT_WORDS))
+    by_class = [np.flatnonzero(labels == c).tolist() for c in range(len(DIGIT_WORDS))]
+    keep, held = stratified_split(by_class, test_fraction=fraction, seed=seed, limit=None)
+    kept, out = (np.sort(np.asarray([i for i, _ in part], np.int64)) for part in (keep, held))
+    return kept, out
 
 
 #: Pair sources ``zoo fit`` accepts for a dual encoder (``--data``), by modality.

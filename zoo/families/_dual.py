@@ -17,6 +17,7 @@ Like every family module, nothing here imports Keras at module level.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -277,14 +278,11 @@ def pair_samples(p: DualEncoderParams, inputs: dict[str, InputSpec], batch: int,
         if clips is not None:
             out["audio"] = clips
     if "tokens" in inputs:
-        from zoo.data.pairs import DIGIT_WORDS, PAIR_TEMPLATES, tokenize
+        from zoo.data.digit_targets import digit_text, tokenize
+        from zoo.data.pairs import PAIR_TEMPLATES
 
-        texts = [
-            PAIR_TEMPLATES[int(rng.integers(len(PAIR_TEMPLATES)))].format(
-                w=DIGIT_WORDS[int(d)], d=int(d)
-            )
-            for d in digits
-        ]
+        templates = (PAIR_TEMPLATES[int(rng.integers(len(PAIR_TEMPLATES)))] for _ in digits)
+        texts = [digit_text(t, int(d)) for t, d in zip(templates, digits, strict=True)]
         ids = tokenize(texts, inputs["tokens"].shape[0])
         ids[ids >= getattr(p, "vocab_size", np.iinfo(np.int32).max)] = 1
         out["tokens"] = ids.astype(inputs["tokens"].dtype)
@@ -292,22 +290,48 @@ def pair_samples(p: DualEncoderParams, inputs: dict[str, InputSpec], batch: int,
 
 
 def _digit_images(digits: Any, spec: InputSpec, rng: Any) -> Any:
+    from zoo.data.digits import to_rgb
+
+    pool = _image_pool()
+    if pool is None:
+        return None
+    picks = _picks(pool[1], digits, rng)
+    images = to_rgb(pool[0][picks], (spec.shape[0], spec.shape[1]))[..., : spec.shape[2]]
+    return images.astype(spec.dtype)
+
+
+def _digit_clips(digits: Any, spec: InputSpec, rng: Any, sample_rate: int) -> Any:
+    pool = _clip_pool(sample_rate, spec.shape[0])
+    if pool is None:
+        return None
+    return pool[0][_picks(pool[1], digits, rng)].astype(spec.dtype)
+
+
+def _picks(labels: Any, digits: Any, rng: Any) -> list[int]:
+    """A random row of each requested digit."""
     import numpy as np
 
+    return [int(rng.choice(np.flatnonzero(labels == d))) for d in digits]
+
+
+# Validation and int8 calibration draw samples many times per export (one call per
+# calibration row): the pools are loaded once per process.
+@functools.lru_cache(maxsize=1)
+def _image_pool() -> tuple[Any, Any] | None:
+    """(images, labels) of half the digits, or None without scikit-learn."""
     from zoo.data.digits import digits as load_digits
-    from zoo.data.digits import to_rgb
     from zoo.errors import ZooError
 
     try:
         pool = load_digits(test_fraction=0.5, seed=0).test
     except ZooError:
         return None
-    picks = [int(rng.choice(np.flatnonzero(pool.labels == d))) for d in digits]
-    images = to_rgb(pool.images[picks], (spec.shape[0], spec.shape[1]))[..., : spec.shape[2]]
-    return images.astype(spec.dtype)
+    return pool.images, pool.labels
 
 
-def _digit_clips(digits: Any, spec: InputSpec, rng: Any, sample_rate: int) -> Any:
+@functools.lru_cache(maxsize=4)
+def _clip_pool(sample_rate: int, samples: int) -> tuple[Any, Any] | None:
+    """(waveforms, labels) of the spoken digits at this length, or None without espeak-ng."""
     import numpy as np
 
     from zoo.errors import ZooError
@@ -315,11 +339,9 @@ def _digit_clips(digits: Any, spec: InputSpec, rng: Any, sample_rate: int) -> An
     try:
         from zoo.data.speech import spoken_digits
 
-        clips = spoken_digits(sample_rate=sample_rate, seconds=spec.shape[0] / sample_rate)
+        clips = spoken_digits(sample_rate=sample_rate, seconds=samples / sample_rate)
     except (ZooError, ImportError):
         return None
-    if clips.waveforms.shape[1] != spec.shape[0]:
+    if clips.waveforms.shape[1] != samples:
         return None
-    labels = np.asarray(clips.labels)
-    picks = [int(rng.choice(np.flatnonzero(labels == d))) for d in digits]
-    return clips.waveforms[picks].astype(spec.dtype)
+    return clips.waveforms, np.asarray(clips.labels)
