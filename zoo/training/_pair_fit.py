@@ -12,8 +12,6 @@ the validation pairs, checked by fingerprint.
 
 from __future__ import annotations
 
-import csv
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,8 +29,6 @@ RUN_FILES = (
     "recipe.toml",
     "vocabulary.txt",
 )
-#: Distributions whose versions a pair run records.
-LIBRARIES = ("zoo", "tensorflow", "keras", "numpy", "scikit-learn")
 
 
 def is_pair_model(entry: Any) -> bool:
@@ -58,11 +54,14 @@ def fit_pair_run(
             or the source does not fit the model.
     """
     import zoo
-    from zoo.data.pairs import VOCABULARY, fingerprint, pair_data_for
+    from zoo.data.digit_targets import WORD_VOCABULARY
+    from zoo.data.pairs import fingerprint
     from zoo.registry import REGISTRY
     from zoo.training._fit import FitResult, settings_dict
+    from zoo.training._record import LIBRARIES, copy_recipe, model_record
     from zoo.training.contrastive import fit_pairs
     from zoo.training.report import plot_curves
+    from zoo.versions import library_versions
 
     if settings.strategy != "none":
         raise ZooError(
@@ -78,126 +77,104 @@ def fit_pair_run(
         )
     started = time.perf_counter()
     model = zoo.get(name, seed=settings.seed, **overrides)
-    params = REGISTRY.get(name).resolve(overrides)[0]
-    data = pair_data_for(
-        str(source),
-        model,
-        sample_rate=getattr(params, "sample_rate", None),
-        val_fraction=settings.val_split or 0.15,
-        test_fraction=settings.test_split,
-        seed=settings.seed,
-    )
-    result = fit_pairs(
-        model,
-        data,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        seed=settings.seed,
-        verbose=verbose,
-    )
-    metrics = {
-        "embedding": {
-            "recall_at_1": result.recall,
-            "chance": result.chance,
-            "matching_accuracy": result.matching_accuracy,
-            "objective": result.objective,
-            "temperature": result.temperature,
-            "test_pairs": len(data.test),
-        }
+    call = {
+        "source": str(source),
+        "val_split": settings.val_split or 0.15,
+        "test_split": settings.test_split,
+        "seed": settings.seed,
+        "sample_rate": getattr(REGISTRY.get(name).resolve(overrides)[0], "sample_rate", None),
     }
-    stages = [
-        {
-            "name": "pairs",
-            "objective": result.objective,
-            "epochs": len(result.history.get("loss", [])),
-            "first_epoch": 0,
-            "seconds": round(result.seconds, 3),
-        }
-    ]
-    fit_result = FitResult(model, metrics, result.history, None, data, settings, stages)
-    if out is None:
-        return fit_result
-    run = RunFolder.create(Path(out), name)
+    data = _pairs(call, model)
+    run = RunFolder.create(Path(out), name) if out is not None else None
     try:
+        callbacks = [_csv_logger(run.staging / "history.csv")] if run is not None else []
+        result = fit_pairs(
+            model,
+            data,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            seed=settings.seed,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+        metrics = {
+            "embedding": {
+                "recall_at_1": result.recall,
+                "chance": result.chance,
+                "matching_accuracy": result.matching_accuracy,
+                "objective": result.objective,
+                "temperature": result.temperature,
+                "test_pairs": len(data.test),
+            }
+        }
+        stages = [
+            {
+                "name": "pairs",
+                "objective": result.objective,
+                "epochs": len(result.history.get("loss", [])),
+                "first_epoch": 0,
+                "seconds": round(result.seconds, 3),
+            }
+        ]
+        fit_result = FitResult(model, metrics, result.history, None, data, settings, stages)
+        if run is None:
+            return fit_result
         # The pair model's own optimizer never stepped (the wrapper's did): build it, so a
         # reload does not warn that the saved optimizer has fewer variables than the model.
         model.optimizer.build(model.trainable_variables)
         model.save(run.staging / MODEL_FILE)
-        _write_history(result.history, run.staging / "history.csv")
         plot_curves(result.history, run.staging / "learning_curves.png", title=model.name)
-        (run.staging / "vocabulary.txt").write_text("\n".join(VOCABULARY) + "\n", "utf-8")
-        recipe = REGISTRY.get(name).source
-        if recipe is not None and recipe.is_file():
-            shutil.copyfile(recipe, run.staging / "recipe.toml")
+        (run.staging / "vocabulary.txt").write_text("\n".join(WORD_VOCABULARY) + "\n", "utf-8")
+        copy_recipe(model, run)
         run.write_json(METRICS_FILE, {"test": metrics, "history": result.history})
-        call = {
-            "source": str(source),
-            "val_split": settings.val_split or 0.15,
-            "test_split": settings.test_split,
-            "seed": settings.seed,
-            "sample_rate": getattr(params, "sample_rate", None),
-        }
         run.write_json(
             RUN_FILE,
-            _record(
-                name,
-                model,
-                overrides,
-                settings_dict(settings),
-                stages,
-                call,
-                data,
-                fingerprint(data),
-            ),
+            {
+                "schema_version": SCHEMA_VERSION,
+                "model": model_record(model, overrides),
+                "settings": settings_dict(settings),
+                "stages": stages,
+                "data": {
+                    "kind": "pairs",
+                    "call": call,
+                    "fingerprint": fingerprint(data),
+                    "source": data.source,
+                    "counts": {k: len(getattr(data, k)) for k in ("train", "val", "test")},
+                    "class_names": list(data.class_names),
+                },
+                "strategy": {"kind": "none", "class": "default", "replicas": 1},
+                "seconds": {"total": round(time.perf_counter() - started, 3)},
+                "versions": library_versions(LIBRARIES),
+                "files": sorted(RUN_FILES),
+            },
         )
         fit_result.run_dir = run.commit()
     except BaseException:
-        run.discard()
+        if run is not None:
+            run.discard()
         raise
-    fit_result.stages[0]["total_seconds"] = round(time.perf_counter() - started, 3)
     return fit_result
 
 
-def _record(
-    name: str,
-    model: Any,
-    overrides: dict[str, Any],
-    settings: dict[str, Any],
-    stages: list[dict[str, Any]],
-    call: dict[str, Any],
-    data: Any,
-    digest: str,
-) -> dict[str, Any]:
-    import zoo
-    from zoo.registry import REGISTRY
-    from zoo.versions import library_versions
+def _pairs(call: dict[str, Any], model: Any) -> Any:
+    """The pairs a run's recorded ``call`` gives for ``model``."""
+    from zoo.data.pairs import pair_data_for
 
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "model": {
-            "name": name,
-            "registered": True,
-            "family": REGISTRY.get(name).family.name,
-            "overrides": dict(overrides),
-            "seed": settings["seed"],
-            "parameters": int(model.count_params()),
-            "params": dict(zoo.info(name, **overrides)["params"]),
-        },
-        "settings": settings,
-        "stages": stages,
-        "data": {
-            "kind": "pairs",
-            "call": call,
-            "fingerprint": digest,
-            "source": data.source,
-            "counts": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-            "class_names": list(data.class_names),
-        },
-        "strategy": {"kind": "none", "class": "default", "replicas": 1},
-        "versions": library_versions(LIBRARIES),
-        "files": sorted(RUN_FILES),
-    }
+    return pair_data_for(
+        call["source"],
+        model,
+        sample_rate=call.get("sample_rate"),
+        val_fraction=call["val_split"],
+        test_fraction=call["test_split"],
+        seed=call["seed"],
+    )
+
+
+def _csv_logger(path: Path) -> Any:
+    import keras
+
+    return keras.callbacks.CSVLogger(str(path))
 
 
 def pair_rows(record: dict[str, Any], model: Any, *, limit: int = 256) -> dict[str, Any]:
@@ -206,17 +183,10 @@ def pair_rows(record: dict[str, Any], model: Any, *, limit: int = 256) -> dict[s
     Raises:
         ZooError: the rebuilt pairs differ from those the run trained on.
     """
-    from zoo.data.pairs import fingerprint, pair_data_for
+    from zoo.data.pairs import fingerprint
 
     call = record["data"]["call"]
-    data = pair_data_for(
-        call["source"],
-        model,
-        sample_rate=call.get("sample_rate"),
-        val_fraction=call["val_split"],
-        test_fraction=call["test_split"],
-        seed=call["seed"],
-    )
+    data = _pairs(call, model)
     if fingerprint(data) != record["data"]["fingerprint"]:
         raise ZooError(
             f"the {call['source']!r} pairs rebuilt now differ from those the run trained on "
@@ -225,13 +195,3 @@ def pair_rows(record: dict[str, Any], model: Any, *, limit: int = 256) -> dict[s
         )
     names = {t.name for t in model.inputs}
     return {k: v[:limit] for k, v in data.val.inputs.items() if k in names}
-
-
-def _write_history(history: dict[str, list[float]], path: Path) -> None:
-    keys = sorted(history)
-    epochs = max((len(v) for v in history.values()), default=0)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["epoch", *keys])
-        for i in range(epochs):
-            writer.writerow([i, *(history[k][i] if i < len(history[k]) else "" for k in keys)])

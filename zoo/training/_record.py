@@ -25,7 +25,6 @@ def write(
     seconds: dict[str, float],
 ) -> None:
     """Write model, metrics, report, plots and ``run.json`` into the staging folder."""
-    from zoo.registry import REGISTRY, origin
     from zoo.training._fit import settings_dict
 
     model, md = result.model, result.data
@@ -42,24 +41,13 @@ def write(
     )
     if md.vocabulary:
         (run.staging / "vocabulary.txt").write_text("\n".join(md.vocabulary) + "\n", "utf-8")
-    found = origin(model)
-    entry = REGISTRY.get(found.name) if found is not None else None
-    if entry is not None and entry.source is not None and entry.source.is_file():
-        shutil.copyfile(entry.source, run.staging / "recipe.toml")
+    copy_recipe(model, run)
     run.write_json(METRICS_FILE, {"test": result.metrics, "history": result.history})
     run.write_json(
         RUN_FILE,
         {
             "schema_version": SCHEMA_VERSION,
-            "model": {
-                "name": found.name if found is not None else model.name,
-                "registered": found is not None,
-                "family": entry.family.name if entry is not None else None,
-                "overrides": dict(found.overrides) if found is not None else overrides,
-                "seed": found.seed if found is not None else None,
-                "parameters": int(model.count_params()),
-                "params": _params(found),
-            },
+            "model": model_record(model, overrides),
             "settings": settings_dict(result.settings),
             "stages": result.stages,
             "data": {
@@ -79,6 +67,33 @@ def write(
             "files": [*sorted(p.name for p in run.staging.iterdir()), RUN_FILE],
         },
     )
+
+
+def copy_recipe(model: Any, run: RunFolder) -> None:
+    """Copy the recipe file a model was built from into the run as ``recipe.toml``."""
+    from zoo.registry import REGISTRY, origin
+
+    found = origin(model)
+    entry = REGISTRY.get(found.name) if found is not None else None
+    if entry is not None and entry.source is not None and entry.source.is_file():
+        shutil.copyfile(entry.source, run.staging / "recipe.toml")
+
+
+def model_record(model: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``run.json``'s ``model`` entry: name, family, overrides, seed, parameters, params."""
+    from zoo.registry import REGISTRY, origin
+
+    found = origin(model)
+    entry = REGISTRY.get(found.name) if found is not None else None
+    return {
+        "name": found.name if found is not None else model.name,
+        "registered": found is not None,
+        "family": entry.family.name if entry is not None else None,
+        "overrides": dict(found.overrides) if found is not None else overrides,
+        "seed": found.seed if found is not None else None,
+        "parameters": int(model.count_params()),
+        "params": _params(found),
+    }
 
 
 def _params(found: Any) -> dict[str, Any] | None:

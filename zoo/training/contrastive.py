@@ -286,6 +286,7 @@ def fit_pairs(
     learning_rate: float | None = None,
     seed: int = 0,
     verbose: int | str = 0,
+    callbacks: list[Any] | None = None,
 ) -> PairFitResult:
     """Train a dual encoder on matching pairs and score held-out retrieval.
 
@@ -301,6 +302,7 @@ def fit_pairs(
         learning_rate: Adam learning rate; default the recipe's.
         seed: Seed of the build (by name) and of the shuffle.
         verbose: Keras ``fit`` verbosity.
+        callbacks: Keras callbacks for the training (e.g. ``CSVLogger``).
 
     The validation split, when it holds a full batch, gives ``val_loss`` per epoch (the
     same objective over in-batch negatives of the same size).
@@ -351,7 +353,9 @@ def fit_pairs(
         _batches(data.val, batch_size, seed, shuffle=False) if len(data.val) >= batch_size else None
     )
     started = time.perf_counter()
-    history = trainer.fit(batches, validation_data=val, epochs=epochs, verbose=verbose)
+    history = trainer.fit(
+        batches, validation_data=val, epochs=epochs, verbose=verbose, callbacks=callbacks
+    )
     seconds = time.perf_counter() - started
     recall, chance, matching = score_pairs(model, data, first=first)
     return PairFitResult(
