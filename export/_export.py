@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 from zoo.exporters import formats as _formats
-from zoo.exporters._atomic import Staging, sha256_path, size_bytes
+from zoo.exporters._atomic import (
+    OutputNotWritable,
+    Staging,
+    check_writable,
+    free_mb,
+    sha256_path,
+    size_bytes,
+    write_error,
+)
 from zoo.exporters._base import Arrays, ExportContext, ExportFormat, Runner, run_once
 from zoo.exporters._stats import ExportStats
 from zoo.exporters._subject import Subject, subject_for
@@ -161,9 +169,11 @@ def export_model(
     fmts = parse_formats(
         formats, declared_formats(model_or_name)
     )  # before building: bad arguments fail fast
+    out = check_writable(Path(out))  # a full or read-only output fails before any work
     stats = ExportStats()
     with stats.stage("build"):
         subject = subject_for(model_or_name, seed=seed, data=data, **overrides)
+    staging = Staging(out, subject.name)  # a path-like model name fails here
     with stats.stage("reference"):
         samples = {b: subject.samples(b, 1000 + b) for b in BATCH_SIZES}
         reference = {b: _keras_outputs(subject.model, x) for b, x in samples.items()}
@@ -171,7 +181,7 @@ def export_model(
     ctx = _context(subject)
     job = _Job(subject, ctx, samples, reference, task_sample, stats, validate)
     try:
-        with Staging(Path(out), subject.name) as stage:
+        with staging as stage:
             for fmt in sorted(fmts, key=lambda f: HEAVY_FIRST.get(f, len(HEAVY_FIRST))):
                 job.run(fmt, stage.path, record=on_failure == "record")
             job.sort(fmts)
@@ -191,6 +201,17 @@ def export_model(
             )
             record = build_manifest(manifest)
             final = stage.commit(record.to_json())
+    except Exception as exc:
+        reason = write_error(exc)
+        if reason is None or isinstance(exc, ZooError):
+            raise
+        free = free_mb(out)
+        raise OutputNotWritable(
+            f"{subject.name}: could not write the export into {out}: {reason} "
+            f"({type(exc).__name__}; {'?' if free is None else f'{free:.0f}'} MB free there). "
+            f"Nothing was written: the staging folder was removed and {out / subject.name} "
+            "keeps its previous content. Free some space or choose another --out."
+        ) from exc
     finally:
         ctx.work.close()
     return ExportResult(final, manifest, job.parity, subject.model, job.failed, record)
@@ -255,8 +276,8 @@ class _Job:
         except Exception as exc:
             if isinstance(exc, ValidationFailed):
                 exc.format = fmt
-            if not record:
-                raise
+            if not record or write_error(exc) is not None:
+                raise  # a full or read-only disk stops the export, whatever on_failure says
             _remove(target)
             self.failed[fmt] = {
                 "status": "failed",
