@@ -10,7 +10,9 @@ A recipe names its weights with one plain string (recipes are TOML data):
   that names the file and the two ways to supply it.
 - a path ending in ``.weights.h5`` (Keras 3 weights) or ``.h5`` (legacy Keras HDF5, e.g. the
   Keras ImageNet file itself): loaded from disk; ``~`` is expanded, a relative path is read
-  from the current directory.
+  from the current directory. Pin the file by appending its sha256,
+  ``"base.weights.h5#sha256=<64 hex digits>"``: a file with another digest is refused
+  before Keras opens it.
 
 Every resolution records a human "weights source" string and, for files, their sha256.
 Nothing here imports Keras at module level; :func:`resolve` imports it only to download
@@ -119,6 +121,23 @@ def plain_value(value: Any) -> Any:
     return normalize(value) if value is None or isinstance(value, str) else value
 
 
+#: Separator of a pinned digest in a weights string: ``"file.weights.h5#sha256=<hex>"``.
+PIN = "#sha256="
+
+
+def split_pin(value: str) -> tuple[str, str | None]:
+    """``"file.h5#sha256=abc…"`` → ``("file.h5", "abc…")``; no pin → ``(value, None)``.
+
+    Example:
+        >>> split_pin("base.weights.h5#sha256=" + "0" * 64)[1] == "0" * 64
+        True
+        >>> split_pin("imagenet")
+        ('imagenet', None)
+    """
+    path, sep, digest = value.partition(PIN)
+    return (path, digest.strip().lower()) if sep else (value, None)
+
+
 def spec_problem(spec: str | None) -> str | None:
     """Check the form of a weights string without touching the file system.
 
@@ -135,7 +154,14 @@ def spec_problem(spec: str | None) -> str | None:
         >>> spec_problem("imagnet")
         "received 'imagnet'; expected 'none' (...), 'imagenet' (...) or ... mean 'imagenet'?"
     """
-    value = normalize(spec)
+    value, pin = split_pin(normalize(spec))
+    if pin is not None and (len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin)):
+        return (
+            f"received the pin {pin!r} in {spec!r}; expected 64 hex digits after {PIN!r}, as "
+            "printed by `sha256sum FILE`."
+        )
+    if pin is not None and value in (NONE, IMAGENET):
+        return f"received {spec!r}; a {PIN!r} pin applies to a local weights file only."
     if value in (NONE, IMAGENET) or value.lower().endswith(LOCAL_SUFFIXES):
         return None
     expected = (
@@ -321,7 +347,8 @@ def _missing_imagenet(keras_file: KerasWeightsFile, target: Path, *, reason: str
     )
 
 
-def _resolve_local(value: str) -> ResolvedWeights:
+def _resolve_local(spec: str) -> ResolvedWeights:
+    value, pin = split_pin(spec)
     path = Path(value).expanduser()
     shown = path if path.is_absolute() else Path.cwd() / path
     if not path.exists():
@@ -342,7 +369,16 @@ def _resolve_local(value: str) -> ResolvedWeights:
         raise WeightsError(
             f"weights={value!r}: cannot read {path}: {exc}. Fix the file's permissions."
         ) from exc
-    return ResolvedWeights(value, "file", path, digest, f"file {path} (sha256 {digest[:12]}…)")
+    if pin is not None and digest != pin:
+        raise WeightsError(
+            f"weights={spec!r}: {path} has sha256 {digest}, not the pinned {pin}: it is not "
+            "the file the recipe names (changed or replaced). Nothing was loaded. Restore the "
+            "original file, or update the pin if the new file is the one you want."
+        )
+    pinned = ", pinned" if pin is not None else ""
+    return ResolvedWeights(
+        spec, "file", path, digest, f"file {path} (sha256 {digest[:12]}…{pinned})"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -117,13 +117,18 @@ def print_summary(name: str, result: Any) -> None:
 
 
 def trained_subject(
-    name: str, source: str | os.PathLike[str], overrides: dict[str, Any]
+    name: str,
+    source: str | os.PathLike[str],
+    overrides: dict[str, Any],
+    *,
+    trust_code: bool = False,
 ) -> tuple[Any, dict[str, Any] | None]:
     """The trained model of ``zoo export NAME --from RUN`` and its export rows.
 
     A run folder gives the model with its recipe and rows from its validation split
     (else its training split; never the test split). A bare ``.keras`` file without a
-    run next to it is taken as a trained ``NAME`` (its recipe's contract, no rows).
+    run next to it is taken as a trained ``NAME`` (its recipe's contract, no rows). Both
+    load with Keras' safe mode unless ``trust_code`` (``--trust-code``).
 
     Raises:
         ZooError: the run trained another model, or ``--set`` was given with ``--from``.
@@ -138,29 +143,26 @@ def trained_subject(
     path = Path(source).expanduser()
     bare = path.suffix == ".keras" and not (path.parent / RUN_FILE).is_file()
     if bare:
-        return _bare_keras(name, path), None
+        return _bare_keras(name, path, trust_code), None
     run = load_run(path)
     if run.name != name:
         raise ZooError(
             f"--from {os.fspath(source)!r} trained {run.name!r}, not {name!r}; run "
             f"`zoo export {run.name} --from {os.fspath(source)}`."
         )
-    model = run.load_model()
+    model = run.load_model(trust_code=trust_code)
     return model, run.export_rows(model)
 
 
-def _bare_keras(name: str, path: Path) -> Any:
-    import keras
-
+def _bare_keras(name: str, path: Path, trust_code: bool) -> Any:
     from zoo._build import Origin, check_contract
-    from zoo.families import register_keras_objects
+    from zoo.keras_files import load_keras
     from zoo.registry import REGISTRY
 
     if not path.is_file():
         raise ZooError(f"--from {str(path)!r}: no such .keras file.")
     entry = REGISTRY.get(name)
-    register_keras_objects()
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = load_keras(path, trust_code=trust_code, what="--from")
     _, inputs, outputs = entry.resolve_io({})
     check_contract(model, inputs, outputs, where=f"--from {path}")
     model.zoo_origin = Origin(name, {}, None)

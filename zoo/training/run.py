@@ -68,7 +68,15 @@ class RunFolder:
         return cls(final, staging)
 
     def write_json(self, name: str, data: Any) -> Path:
-        """Write ``data`` as indented JSON into the staging folder."""
+        """Write ``data`` as indented JSON into the staging folder.
+
+        ``run.json`` also records the sha256 of ``model.keras`` (written before it), which
+        :meth:`FitRun.load_model` checks before loading.
+        """
+        if name == RUN_FILE and (self.staging / MODEL_FILE).is_file():
+            from zoo.weights import file_digest
+
+            data = {**data, "model_sha256": file_digest(self.staging / MODEL_FILE)}
         path = self.staging / name
         path.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
         return path
@@ -116,15 +124,21 @@ class FitRun:
         """Parameter overrides the model was built with (``num_classes`` included)."""
         return dict(self.record["model"].get("overrides", {}))
 
-    def load_model(self) -> Any:
-        """Load ``model.keras`` (``safe_mode=True``) and remember its recipe for exports."""
-        import keras
+    def load_model(self, *, trust_code: bool = False) -> Any:
+        """Load ``model.keras`` and remember its recipe for exports.
 
+        Safe mode is on unless ``trust_code``; the file's sha256 must equal the one
+        ``run.json`` recorded (runs written before zoo recorded it are not checked).
+        """
         from zoo._build import Origin
-        from zoo.families import register_keras_objects
+        from zoo.keras_files import load_keras
 
-        register_keras_objects()  # zoo's own Keras classes (e.g. the exact-GELU backbone)
-        model = keras.saving.load_model(self.path / MODEL_FILE, safe_mode=True)
+        model = load_keras(
+            self.path / MODEL_FILE,
+            trust_code=trust_code,
+            sha256=self.record.get("model_sha256"),
+            what="the run's model",
+        )
         if self.record["model"].get("registered", True):
             model.zoo_origin = Origin(self.name, self.overrides, self.record["model"].get("seed"))
         return model
