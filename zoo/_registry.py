@@ -2,7 +2,9 @@
 
 Recipe folders, in order: the built-in ``recipes/`` (shipped in the wheel as
 ``zoo/_recipes``), every folder in ``$ZOO_RECIPES_PATH`` (``os.pathsep``-separated)
-and every folder passed to :func:`add_recipes`. A name declared twice fails loudly.
+and every folder passed to :func:`add_recipes`. A name declared twice, a file name that is
+not a valid model name (``My-Model.toml``) or a reserved one (``compare.toml``) fails
+loudly; hidden files (``.x.toml``) are skipped.
 
 Listing reads file names only (and, to filter by tag, the TOML of each recipe), so it
 imports neither pydantic nor the families. A recipe is fully validated (schema, family,
@@ -14,11 +16,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from zoo._recipe_base import NAME_PATTERN, read_toml
+from zoo._recipe_base import check_model_name, non_finite, read_toml
 from zoo.errors import (
     DuplicateModelError,
     OverrideError,
@@ -97,6 +98,13 @@ class Entry(NamedTuple):
                     f"{self.name}: unknown parameter {key!r} for family {self.family.name!r}; "
                     f"expected one of: {', '.join(sorted(allowed))}.{did_you_mean(key, allowed)}"
                 )
+        bad = non_finite(overrides)
+        if bad:
+            raise OverrideError(
+                f"{self.name}: invalid override\n  "
+                + "\n  ".join(f"{k}: {m}" for k, m in bad)
+                + "\n  Fix the value passed to zoo.get(...) / --set."
+            )
         merged = {**self.recipe.params, **overrides}
         try:
             params = self.family.params.model_validate(merged)
@@ -143,17 +151,7 @@ def load_entry(path: Path) -> Entry:
     from zoo._recipe import located_problems, parse_recipe
 
     name = path.stem
-    if not re.match(NAME_PATTERN, name):
-        raise RecipeError(
-            path,
-            [
-                (
-                    "",
-                    f"file name {path.name!r} is not a valid model name; expected lowercase "
-                    "letters, digits and '_' starting with a letter, e.g. 'my_model.toml'.",
-                )
-            ],
-        )
+    check_model_name(name, path)
     raw = read_toml(path)
     recipe = parse_recipe(raw, path)
     family = find_family(recipe.family)
@@ -295,6 +293,9 @@ class Registry:
                 )
             for path in sorted(folder.glob("*.toml")):
                 name = path.stem
+                if name.startswith("."):
+                    continue  # hidden files (e.g. macOS' ._x.toml) are not recipes
+                check_model_name(name, path)
                 if name in slots:
                     raise DuplicateModelError(
                         f"model {name!r} is declared twice: {slots[name].source} "

@@ -49,8 +49,42 @@ class DuplicateModelError(ZooError):
     """Two recipe files declare the same model name."""
 
 
+class ModelTooLargeError(ZooError):
+    """A model would hold more parameters than the limit (refused before allocation)."""
+
+
 class ContractError(ZooError):
     """A built model does not match the I/O contract of its recipe."""
+
+
+class InputContractError(ZooError):
+    """Inputs given to a loaded artifact do not match its input contract.
+
+    Attributes:
+        problems: One line per mismatch (missing or unexpected names, dtype, rank, dims).
+    """
+
+    def __init__(self, message: str, problems: list[str]):
+        super().__init__(message)
+        self.problems = problems
+
+
+class UnsupportedVersionError(ZooError, ImportError):
+    """An installed library is older than the oldest release zoo accepts.
+
+    Raised by ``import zoo`` (see :mod:`zoo.versions`), so it is an ``ImportError`` too.
+
+    Attributes:
+        package: Distribution name, e.g. ``keras``.
+        installed: The installed version.
+        minimum: The oldest accepted version.
+    """
+
+    def __init__(self, message: str, *, package: str, installed: str, minimum: str):
+        super().__init__(message)
+        self.package = package
+        self.installed = installed
+        self.minimum = minimum
 
 
 def closest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:

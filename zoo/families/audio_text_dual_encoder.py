@@ -61,9 +61,9 @@ class AudioTextDualEncoderParams(DualEncoderParams):
 
     part: Part = "pair"
     sample_rate: Annotated[int, Field(ge=1000, le=96_000)] = 16_000
-    frame_length: PositiveInt = 400
+    frame_length: Annotated[int, Field(ge=1, le=8192)] = 400
     frame_step: PositiveInt = 160
-    fft_length: PositiveInt = 512
+    fft_length: Annotated[int, Field(ge=1, le=8192)] = 512  # DFT kernel: 8192 → 268 MB
     num_mel_bins: Annotated[int, Field(ge=2, le=256)] = 40
     fmin: Annotated[float, Field(ge=0.0)] = 20.0
     fmax: Annotated[float, Field(gt=0.0)] | None = None
