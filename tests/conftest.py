@@ -57,6 +57,9 @@ HEAVY_TESTS = (
     "tests/test_bench.py::test_unknown_backend_is_rejected_before_measuring",  # exports first
     # two `zoo verify` processes
     "tests/test_verify.py::test_cli_verify_exit_codes",
+    # verify of corrupt SavedModels: a child process importing TensorFlow each, 9-14 s
+    "tests/test_runtime_safety.py::test_corrupt_artifact_files_are_detected_and_named",
+    "tests/test_runtime_safety.py::test_corrupt_variables_shard_is_detected",
     # zoo fit / export --from as commands: a process each, training or exporting, 9-12 s
     "tests/test_fit.py::test_fit_cli_prints_the_held_out_metrics",
     "tests/test_fit.py::test_export_from_run_uses_its_validation_rows",
@@ -75,10 +78,18 @@ HEAVY_TESTS = (
     # knowledge fusion: one epoch and two exports per graph (10-13 s), digit-pairs training
     "tests/test_family_knowledge_fusion.py::test_modalities_and_fusion_train_and_export",
     "tests/test_family_knowledge_fusion.py::test_tiny_learns_digit_pairs_matching_held_out",
+    # zoo doctor: every format of the tiny fusion model converted, loaded and run (~20 s)
+    "tests/test_doctor.py::test_every_format_and_runtime_works_here",
+    # RSS slopes: 50 LiteRT/onnxruntime/OpenVINO cycles (~10 s); 8 build, .keras and
+    # SavedModel cycles of about 1 s each in a TensorFlow process (~25 s)
+    "tests/test_memory.py::test_runtimes_without_tensorflow_do_not_leak",
+    "tests/test_memory.py::test_tensorflow_runtimes_do_not_leak",
 )
 HEAVY_FIXTURES = (
     # python -m zoo.benchmarks.quant_sweep end to end: train, export, time, about 50 s
     "test_quant_sweep.run",
+    # 20 SIGKILLed exports and two concurrent ones in a forking process, 60-90 s
+    "test_export_safety.soak_result",
 )
 
 

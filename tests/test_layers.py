@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT
 
 LAYERS = {"core": 0, "exporters": 1, "benchmarks": 2, "app": 3}
-APP = {"zoo.cli", "zoo.cards", "zoo.__main__"}
+APP = {"zoo.cli", "zoo.cards", "zoo.doctor", "zoo.__main__"}
 SOURCE_ROOTS = {
     "zoo": ROOT / "zoo",
     "zoo.exporters": ROOT / "export",

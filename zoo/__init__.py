@@ -26,6 +26,11 @@ from zoo.errors import (
     ZooError,
 )
 from zoo.lazy import lazy_names
+from zoo.versions import check_versions
+
+# Refuse known-bad library releases (zoo.versions.MINIMUM_VERSIONS) before anything runs;
+# versions come from distribution metadata, so this imports none of the libraries.
+check_versions()
 
 if TYPE_CHECKING:
     from zoo._family import Params, SpecProblem, register_family
