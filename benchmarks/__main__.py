@@ -1,4 +1,4 @@
-"""``python -m zoo.benchmarks NAME|DIR [options]``: same as ``zoo bench``."""
+"""``python -m zoo.benchmarks NAME|DIR [options]`` or ``compare RUN_A RUN_B``: as ``zoo bench``."""
 
 from __future__ import annotations
 

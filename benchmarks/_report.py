@@ -75,6 +75,12 @@ def summary_lines(result: BenchResult) -> list[str]:
             f"recommended (fastest with parity, batch {min(result.settings['batches'])}): {rec}"
         )
     for r in result.rows:
+        if r.failed:
+            lines.append(
+                f"FAILED ({r.backend}, batch {r.batch}, {r.threads} threads), "
+                f"other rows kept: {r.skipped}"
+            )
+    for r in result.rows:
         if r.self_check:
             c = r.self_check
             lines.append(

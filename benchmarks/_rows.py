@@ -28,6 +28,16 @@ class Plan:
     max_iters: int
     max_seconds: float
     target_ci: float = 0.02
+    #: Seconds a worker may run before its process group is killed; ``None``: the default,
+    #: ``max_seconds * 3 + 600`` (loading a large artifact takes minutes on a busy machine).
+    worker_timeout: float | None = None
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one worker may run (:attr:`worker_timeout`, or the default)."""
+        if self.worker_timeout is not None:
+            return self.worker_timeout
+        return self.max_seconds * 3 + 600
 
     @classmethod
     def make(
@@ -39,6 +49,7 @@ class Plan:
         max_seconds: float | None = None,
         iters: int | None = None,
         warmup: int | None = None,
+        worker_timeout: float | None = None,
     ) -> Plan:
         """The default (sweeps) or quick (batch 1, all cores, short) plan, with overrides."""
         cores = os.cpu_count() or 1
@@ -53,6 +64,7 @@ class Plan:
             plan.min_iters if iters is None else min(plan.min_iters, iters),
             plan.max_iters if iters is None else iters,
             plan.max_seconds if max_seconds is None else max_seconds,
+            worker_timeout=worker_timeout,
         )
 
 
@@ -75,6 +87,9 @@ class Row:
     speedup_vs_predict: float | None = None
     self_check: dict[str, float] | None = None
     skipped: str | None = None
+    #: ``True`` when ``skipped`` says why the worker failed (timeout, signal, exit status),
+    #: ``False`` when the backend does not apply here.
+    failed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)

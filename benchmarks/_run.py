@@ -4,7 +4,9 @@ For every backend × batch size × thread count a fresh worker process
 (:mod:`zoo.benchmarks._worker`) loads the artifact, runs it once (cold start), warms up,
 times calls with ``time.perf_counter_ns`` until the median's 95% confidence interval is
 within ±2% (or a time cap), and reports peak memory. Outputs are compared with the Keras
-direct call on the same inputs.
+direct call on the same inputs. A worker that hangs past its timeout, crashes or exits with
+an error becomes a row holding the reason (its process group killed, see
+:func:`zoo.benchmarks._worker.launch`); the other rows are kept and reported.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zoo.benchmarks import _worker
 from zoo.benchmarks._backends import Backend, backends_for
 from zoo.benchmarks._env import fingerprint
 from zoo.benchmarks._rows import BenchResult, Plan, Row
@@ -50,6 +51,7 @@ def run(
     seed: int = 0,
     progress: bool = False,
     reuse_export: bool = True,
+    worker_timeout: float | None = None,
     **overrides: Any,
 ) -> BenchResult:
     """Export (or open) a model and time it on every backend.
@@ -70,11 +72,16 @@ def run(
         reuse_export: Time a stored export with the same content key (model, recipe,
             seed, formats, library versions, zoo source) if it is intact, instead of
             exporting again (see :mod:`zoo.benchmarks._store`).
+        worker_timeout: Seconds one worker may run before its process group is killed and
+            its row reports the timeout (default ``max_seconds * 3 + 600``).
         **overrides: Parameter overrides when building by name.
 
     Returns:
         The rows, the recommended backend per precision and the run folder, where
         ``results.json``, ``results.csv`` and ``report.md`` were written.
+
+    Raises:
+        ZooError: for a bad plan, target or backend name, before anything is exported.
     """
     plan = Plan.make(
         quick=quick,
@@ -83,19 +90,24 @@ def run(
         max_seconds=max_seconds,
         iters=iters,
         warmup=warmup,
+        worker_timeout=worker_timeout,
     )
     for value, what in ((plan.batches, "batch size"), (plan.threads, "thread count")):
         if any(v < 1 for v in value):
             raise ZooError(f"every {what} must be ≥ 1; received {list(value)}.")
+    if not plan.timeout > 0:
+        raise ZooError(
+            f"worker_timeout must be a positive number of seconds; received {worker_timeout!r}."
+        )
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder, manifest, origin = _artifacts(
-        target, Path(out), stamp, seed, formats, overrides, reuse=reuse_export
+        target, Path(out), stamp, seed, formats, overrides, reuse=reuse_export, backends=backends
     )
     name = manifest.name
+    available = backends_for(list(manifest.artifacts))
+    chosen = _choose(available, backends, "this export supports")
     run_dir = Path(out) / f"{stamp}-{name}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    available = backends_for(list(manifest.artifacts))
-    chosen = _choose(available, backends)
 
     specs = manifest.inputs
     rows: list[Row] = []
@@ -143,6 +155,7 @@ def run(
             "target_ci": plan.target_ci,
             "warmup": plan.warmup,
             "max_iters": plan.max_iters,
+            "worker_timeout": plan.timeout,
             "target": target,
         },
     )
@@ -153,15 +166,17 @@ def run(
     return bench
 
 
-def _choose(available: list[Backend], names: list[str] | None) -> list[Backend]:
+def _choose(available: list[Backend], names: list[str] | None, source: str) -> list[Backend]:
+    """The backends named (all if ``None``); ``source`` says where ``available`` came from."""
     by_name = {b.name: b for b in available}
     if names is None:
         return available
     for n in names:
         if n not in by_name:
             raise ZooError(
-                f"unknown or unavailable backend {n!r}; this export supports: "
-                f"{', '.join(by_name)}.{did_you_mean(n, by_name)}"
+                f"unknown or unavailable backend {n!r}; {source}: "
+                f"{', '.join(by_name)}.{did_you_mean(n, by_name)} Pass some of these to "
+                "--backends (backends=), or leave it out to run them all."
             )
     return [by_name[n] for n in names]
 
@@ -237,17 +252,13 @@ def _spawn(
     job["spawn_ns"] = time.time_ns()
     job_path.write_text(json.dumps(job))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo.benchmarks._worker", str(job_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=plan.max_seconds * 3 + 600,
-        stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0 or not result_path.is_file():
-        tail = (proc.stderr or "").strip().splitlines()[-3:]
-        return {"skipped": f"worker failed (exit {proc.returncode}): {' | '.join(tail)}"}
+    log = outputs.with_suffix(".log")
+    failure = _worker.launch(job_path, env=env, timeout=plan.timeout, log=log)
+    if failure is None and not result_path.is_file():
+        tail = _worker.log_tail(log)
+        failure = "exit 0 without writing its result" + (f": {tail}" if tail else "")
+    if failure is not None:
+        return {"skipped": f"worker {failure}", "failed": True}
     return json.loads(result_path.read_text())
 
 
@@ -262,6 +273,7 @@ def _row(
     row = Row(backend.name, backend.runtime, backend.precision, backend.description, batch, threads)
     if "skipped" in result:
         row.skipped = result["skipped"]
+        row.failed = result.get("failed", False)
         return row
     row.stats = summarize(result["samples_ns"], batch)
     row.cold_start_ms = result["cold_start_ms"]
@@ -329,13 +341,15 @@ def _artifacts(
     overrides: dict[str, Any],
     *,
     reuse: bool = True,
+    backends: list[str] | None = None,
 ) -> tuple[Path, Manifest, dict[str, Any]]:
     """Open an export folder, or export a registered model (validated, Keras file included).
 
     A model name is exported, in a child process, into the store under
     ``out/.exports/<key>/`` (see :mod:`zoo.benchmarks._store`), or, with ``reuse``, an intact
     stored export with the same key is timed again; either way
-    ``out/<stamp>-<name>/artifacts`` links to it.
+    ``out/<stamp>-<name>/artifacts`` links to it. ``backends`` are checked against the
+    backends the planned formats give before anything is exported.
 
     Returns:
         The export folder, its manifest, and how it was obtained (for ``results.json``).
@@ -350,11 +364,17 @@ def _artifacts(
             f"{folder} is a folder without {MANIFEST}; expected a model name or a folder "
             "written by zoo export."
         )
+    if os.sep in target or target.startswith("."):
+        raise ZooError(
+            f"no export folder {target!r} (nothing there); expected a model name or a folder "
+            "written by zoo export, e.g. artifacts/cnn_lstm_fusion."
+        )
     from zoo.benchmarks import _store
     from zoo.exporters import declared_formats, parse_formats
 
     wanted = parse_formats(formats, declared_formats(target))
     wanted = wanted if "keras" in wanted else ["keras", *wanted]
+    _choose(backends_for(wanted), backends, f"the formats {', '.join(wanted)} give")
     key = _store.export_key(target, formats=wanted, seed=seed, overrides=overrides)
     stored = out / _store.STORE / key / target
     manifest = _store.intact(stored) if reuse else None

@@ -5,13 +5,27 @@ backend, artifact, batch, thread count and timing plan; the result is written as
 the path the job gives, the outputs of the first call to an ``.npz`` file. A fresh process
 per measurement makes thread settings real (TensorFlow fixes its pools at start-up), and
 gives cold start and peak memory per backend.
+
+The parent starts a worker with :func:`launch`: in a session (process group) of its own,
+output to a log file rather than a pipe (a pipe fills up and blocks a chatty worker, and a
+grandchild holding it open would block the reader), with a timeout. On timeout, on an
+interrupt of the parent (Ctrl-C) and after every exit the whole group is killed with
+``SIGKILL``, so helper processes a runtime started cannot outlive the
+measurement; how the worker ended comes back as a reason for the report row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
+import select
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +85,105 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             }
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def command(job_path: Path) -> list[str]:
+    """The command that runs one job: ``python -m zoo.benchmarks._worker JOB.json``."""
+    return [sys.executable, "-m", "zoo.benchmarks._worker", str(job_path)]
+
+
+def launch(job_path: Path, *, env: Mapping[str, str], timeout: float, log: Path) -> str | None:
+    """Run the worker for ``job_path`` in its own process group; ``None`` if it succeeded.
+
+    Args:
+        job_path: The job file the worker reads.
+        env: The worker's environment.
+        timeout: Seconds before the worker's process group is killed.
+        log: File that receives the worker's stdout and stderr.
+
+    Returns:
+        ``None`` for exit status 0, else why it failed, e.g.
+        ``"timeout after 60 s (process group killed)"``,
+        ``"killed by signal SIGSEGV (11): <last 3 lines of its output>"``,
+        ``"exit 1: <last 3 lines of its output>"``.
+
+    Raises:
+        KeyboardInterrupt: re-raised after the worker's group was killed.
+    """
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command(job_path),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            start_new_session=True,
+        )
+    try:
+        code = _wait(proc, timeout)
+    except subprocess.TimeoutExpired:
+        return f"timeout after {timeout:g} s (process group killed)"
+    finally:  # on timeout, on Ctrl-C, and after a normal exit: no process of the group stays
+        _kill_group(proc)
+    if code == 0:
+        return None
+    if code < 0:
+        try:
+            reason = f"killed by signal {signal.Signals(-code).name} ({-code})"
+        except ValueError:
+            reason = f"killed by signal {-code}"
+    else:
+        reason = f"exit {code}"
+    tail = log_tail(log)
+    return f"{reason}: {tail}" if tail else reason
+
+
+#: poll() takes at most 2**31 - 1 ms (24.8 days); a longer timeout waits this long.
+_MAX_POLL_S = 2_000_000.0
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """``proc``'s exit status; raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds.
+
+    Sleeps in the kernel on a pidfd (Linux) rather than ``Popen.wait(timeout)``'s polling
+    loop, so the parent does not wake 20 times a second beside a worker being timed.
+    """
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux ≥ 5.3
+        return proc.wait(timeout=timeout)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(math.ceil(min(timeout, _MAX_POLL_S) * 1000)):
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    return proc.wait()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of ``proc``'s group, then reap ``proc``.
+
+    The group id is the worker's pid (``start_new_session``). Linux keeps that number out of
+    reuse while any member of the group lives, so killing it after the worker was reaped
+    reaches only its own leftover children.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # empty: nothing left
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def log_tail(log: Path, lines: int = 3, max_bytes: int = 64 * 1024) -> str:
+    """The last non-empty ``lines`` of ``log`` joined with `` | ``; reads at most ``max_bytes``."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(max(0, log.stat().st_size - max_bytes))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
 
 
 def main(argv: list[str]) -> int:

@@ -14,8 +14,9 @@ Example:
 
 from __future__ import annotations
 
-from zoo.exporters._atomic import MANIFEST, sha256_path
+from zoo.exporters._atomic import MANIFEST, OutputFolderError, OutputNotWritable, sha256_path
 from zoo.exporters._base import Arrays, ExportFormat, Runner, run_once
+from zoo.exporters._contract import Contract, InputSignature, check_inputs
 from zoo.exporters._export import (
     FORMATS,
     ON_FAILURE,
@@ -29,7 +30,7 @@ from zoo.exporters._export import (
 )
 from zoo.exporters.manifest import Manifest, load_manifest
 from zoo.exporters.validate import ValidationFailed, sample_inputs
-from zoo.exporters.verify import verify
+from zoo.exporters.verify import ArtifactCheck, VerifyReport, verify
 from zoo.exporters.versions import library_versions
 
 __all__ = [
@@ -38,12 +39,19 @@ __all__ = [
     "ON_FAILURE",
     "AllFormatsFailed",
     "Arrays",
+    "ArtifactCheck",
+    "Contract",
     "ExportFormat",
     "ExportResult",
+    "InputSignature",
     "Manifest",
+    "OutputFolderError",
+    "OutputNotWritable",
     "Runner",
     "ValidationFailed",
+    "VerifyReport",
     "check_export",
+    "check_inputs",
     "declared_formats",
     "export_model",
     "library_versions",

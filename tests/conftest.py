@@ -54,7 +54,6 @@ HEAVY_TESTS = (
     "tests/test_cli.py::test_python_m_benchmarks",
     "tests/test_bench.py::test_run_writes_parseable_reports",
     "tests/test_bench.py::test_a_stored_export_is_reused_by_content_key_not_copied_per_run",
-    "tests/test_bench.py::test_unknown_backend_is_rejected_before_measuring",  # exports first
     # two `zoo verify` processes
     "tests/test_verify.py::test_cli_verify_exit_codes",
     # verify of corrupt SavedModels: a child process importing TensorFlow each, 9-14 s

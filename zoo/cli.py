@@ -4,10 +4,13 @@ zoo list [PATTERN] [--tag TAG] [--json]
 zoo show NAME [--set KEY=VALUE ...] [--json]
 zoo build NAME --out model.keras [--seed N] [--set KEY=VALUE ...]
 zoo export NAME --format saved_model --out artifacts/ [--seed N] [--set ...] [--no-validate]
-zoo export NAME --from runs/<fit run> [--format ...]
+zoo export NAME --from runs/<fit run> [--format ...] [--trust-code]
 zoo fit NAME --data SOURCE [--epochs N] [--batch-size N] [--lr X] [--strategy ...] [--set ...]
 zoo bench NAME|DIR [--quick] [--iters N] [--warmup N] [--batch N] [--out runs]
 zoo bench NAME --quant-sweep [--quick] [--limit N] [--out runs]
+zoo bench compare RUN_A RUN_B [--threshold 0.10]   (its own parser: zoo bench compare --help)
+zoo verify DIR
+zoo doctor [--json] [--format LIST] [--no-checks]
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.benchmarks.command import add_arguments as add_bench_arguments
 from zoo.console import console
+from zoo.doctor import add_arguments as add_doctor_arguments
 from zoo.errors import ZooError
 from zoo.registry import parse_overrides
 from zoo.training.command import add_fit_arguments, cmd_fit, trained_subject
@@ -85,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         help="export the trained model of a `zoo fit` run folder (or a .keras file); "
         "validation and int8 calibration use that run's data, never its test split",
     )
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="with --from: load Lambda layers (Keras safe_mode=False); runs the file's "
+        "Python code, so only for a file whose author you trust",
+    )
 
     p = sub.add_parser("fit", help="train a model on data matched to it; writes a run folder")
     add_fit_arguments(p)
@@ -105,10 +114,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, help="a folder written by zoo export (OUT/NAME)")
 
     p = sub.add_parser(
+        "doctor", help="versions, CPU features, and which formats and runtimes work here"
+    )
+    add_doctor_arguments(p)
+
+    # Listed for `zoo --help` only: main() hands everything after `bench` to the parsers of
+    # zoo.benchmarks.command (the model form, and `compare` as a subcommand of its own).
+    sub.add_parser(
         "bench",
         help="time a model across backends (or: zoo bench compare RUN_A RUN_B)",
+        add_help=False,
     )
-    add_bench_arguments(p)
     return parser
 
 
@@ -207,13 +223,17 @@ def _cmd_build(args: argparse.Namespace) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     formats = None if args.format == "all" else [f.strip() for f in args.format.split(",")]
+    if args.trust_code and args.from_run is None:
+        raise ZooError("--trust-code applies to the file given with --from; there is none.")
     if args.check:
         return _export_check(args, formats)
     subject: Any = args.name
     overrides = parse_overrides(args.set)
     data = None
     if args.from_run is not None:
-        subject, data = trained_subject(args.name, args.from_run, overrides)
+        subject, data = trained_subject(
+            args.name, args.from_run, overrides, trust_code=args.trust_code
+        )
         overrides = {}
     result = zoo.export(
         subject,
@@ -316,11 +336,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         table.add_column(col)
     for c in report.checks:
         err = "" if c.max_abs is None else f"{c.max_abs:.2e}"
-        result = (
-            "ok"
-            if c.ok
-            else ("FAILED: " + (c.error or ("hash differs" if not c.hash_ok else "off")))
-        )
+        result = "ok" if c.ok else "FAILED: " + c.reason
         table.add_row(
             *map(
                 escape,
@@ -333,8 +349,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from zoo.benchmarks.command import run_command
+def _cmd_bench(argv: Sequence[str]) -> int:
+    """``zoo bench NAME|DIR ...`` or ``zoo bench compare RUN_A RUN_B ...``."""
+    from zoo.benchmarks.command import main as bench_main
+
+    return bench_main(argv, prog="zoo bench")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from zoo.doctor import run_command
 
     return run_command(args)
 
@@ -342,17 +365,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS = {
     "card": _cmd_card,
     "verify": _cmd_verify,
+    "doctor": _cmd_doctor,
     "list": _cmd_list,
     "show": _cmd_show,
     "build": _cmd_build,
     "export": _cmd_export,
     "fit": cmd_fit,
-    "bench": _cmd_bench,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` command. Returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _cmd_bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0

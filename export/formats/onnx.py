@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from zoo.exporters._base import Arrays, ExportContext, ExportFormat, model_key
+from zoo.exporters._contract import Contract, dtype_name, resolve, runtime_signature
 from zoo.exporters.formats import _onnx_graph as graph
 from zoo.exporters.formats._onnx_quant import QuantSettings, quantize
 
@@ -259,9 +260,17 @@ def _explain_load_failure(path: Path, exc: Exception) -> None:
 class OnnxRunner:
     """An onnxruntime ``InferenceSession`` on the CPU, with named inputs and outputs.
 
+    ``prepare`` checks the inputs against :attr:`contract` (the export's manifest, else the
+    session's input signature). One runner may be shared by threads: onnxruntime's
+    ``InferenceSession.run`` is thread-safe, and outputs are bitwise identical to serial
+    calls (tests/test_runtime_safety.py).
+
     Args:
         path: The ``.onnx`` file.
         intra_op_num_threads: Threads inside one op; ``None`` for ``os.cpu_count()``.
+
+    Attributes:
+        contract: The :class:`~zoo.exporters.Contract` inputs are checked against.
 
     Example:
         >>> runner = OnnxRunner(Path("model.onnx"), intra_op_num_threads=2)  # doctest: +SKIP
@@ -300,15 +309,20 @@ class OnnxRunner:
             )
         self.dtypes = {i.name: _ORT_DTYPES[i.type] for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
+        declared = {
+            i.name: runtime_signature(i.name, i.shape, dtype_name(self.dtypes[i.name]))
+            for i in self.session.get_inputs()
+        }
+        self.contract: Contract = resolve(Path(path), declared, "onnxruntime")
 
     def prepare(self, inputs: Arrays) -> dict[str, np.ndarray]:
-        missing = sorted(set(self.dtypes) - set(inputs))
-        if missing:
-            raise ZooError(
-                f"ONNX model needs inputs {sorted(self.dtypes)}; missing {missing} "
-                f"(received {sorted(inputs)})."
-            )
-        return {k: np.ascontiguousarray(inputs[k], dtype=d) for k, d in self.dtypes.items()}
+        """Check ``inputs`` against :attr:`contract`; contiguous arrays of the session's dtypes.
+
+        Raises:
+            InputContractError: names, dtypes or shapes differ from the contract.
+        """
+        arrays = self.contract.check(inputs)
+        return {k: np.ascontiguousarray(arrays[k], dtype=d) for k, d in self.dtypes.items()}
 
     def run(self, prepared: dict[str, np.ndarray]) -> Arrays:
         values = self.session.run(self.output_names, prepared)

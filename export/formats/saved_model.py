@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.exporters._base import SERVING_SIGNATURE, Arrays, ExportContext, ExportFormat
+from zoo.exporters._contract import Contract, InputSignature, resolve, runtime_signature
 
 from zoo.errors import ZooError
 
@@ -86,7 +87,19 @@ def _register_custom_ops() -> None:
 
 
 class SavedModelRunner:
-    """Calls a SavedModel signature with ``tf.constant`` inputs."""
+    """Calls a SavedModel signature with ``tf.constant`` inputs.
+
+    ``prepare`` checks the inputs against :attr:`contract`: the export's manifest for the
+    serving signature, else the signature's own ``TensorSpec`` inputs. A concrete function
+    may be called from several threads at once (outputs identical to serial calls).
+
+    Args:
+        path: The SavedModel folder.
+        signature: The signature to call (default ``serving_default``).
+
+    Attributes:
+        contract: The :class:`~zoo.exporters.Contract` inputs are checked against.
+    """
 
     def __init__(self, path: Path, signature: str = SERVING_SIGNATURE):
         import tensorflow as tf
@@ -95,20 +108,37 @@ class SavedModelRunner:
         self._tf = tf
         self.loaded = tf.saved_model.load(str(path))
         if signature not in self.loaded.signatures:
-            raise KeyError(
-                f"{path}: no signature {signature!r}; found {sorted(self.loaded.signatures)}"
+            raise ZooError(
+                f"{path}: no signature {signature!r}; found {sorted(self.loaded.signatures)}. "
+                "Pass one of those names."
             )
         self.fn = self.loaded.signatures[signature]
         _, self.input_specs = self.fn.structured_input_signature
+        declared = {name: _spec_signature(name, s) for name, s in self.input_specs.items()}
+        if signature in (SERVING_SIGNATURE, ENDPOINT):  # the manifest describes this one
+            self.contract: Contract = resolve(Path(path), declared, "SavedModel")
+        else:
+            self.contract = Contract(declared, f"SavedModel signature {signature!r}", str(path))
 
     def prepare(self, inputs: Arrays) -> dict[str, Any]:
+        """Check ``inputs`` against :attr:`contract`; ``tf.constant`` per input.
+
+        Raises:
+            InputContractError: names, dtypes or shapes differ from the contract.
+        """
+        arrays = self.contract.check(inputs)
         return {
-            name: self._tf.constant(inputs[name], dtype=spec.dtype)
+            name: self._tf.constant(arrays[name], dtype=spec.dtype)
             for name, spec in self.input_specs.items()
         }
 
     def run(self, prepared: dict[str, Any]) -> Arrays:
         return {k: v.numpy() for k, v in self.fn(**prepared).items()}
+
+
+def _spec_signature(name: str, spec: Any) -> InputSignature:
+    dims = spec.shape.as_list() if spec.shape.rank is not None else None
+    return runtime_signature(name, dims, spec.dtype.name)
 
 
 def load(path: Path) -> SavedModelRunner:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from zoo.exporters._base import SERVING_SIGNATURE, Arrays, ExportContext, ExportFormat
+from zoo.exporters._contract import Contract, dtype_name, resolve, runtime_signature
 from zoo.exporters.formats._tflite_convert import TfliteSettings, convert
 from zoo.exporters.formats._tflite_flatbuffer import custom_ops, float_compute_ops, op_types
 
@@ -92,55 +94,78 @@ def write(model: Any, path: Path, ctx: ExportContext, *, variant: TfliteSettings
 class TFLiteRunner:
     """Runs a ``.tflite`` file in the standalone LiteRT interpreter (XNNPACK, by name).
 
-    ``prepare`` converts each named input to the interpreter's dtype and, for a model
+    ``prepare`` checks the inputs against :attr:`contract` (the export's manifest, else the
+    signature's input details), converts each to the interpreter's dtype and, for a model
     with a fixed batch, splits it into chunks of that size; ``run`` feeds each chunk
     through the signature runner and concatenates the named outputs.
+
+    LiteRT interpreters are not thread-safe, so each thread that calls :meth:`run` gets its
+    own interpreter, made on first use from the same model bytes (read once): one runner
+    can be shared by threads and gives the outputs of serial calls.
 
     Attributes:
         num_threads: Interpreter threads.
         fixed_batch: The model's fixed batch size, or ``None`` if the batch axis is dynamic.
         input_dtypes: Input name → NumPy dtype the interpreter expects.
+        contract: The :class:`~zoo.exporters.Contract` inputs are checked against.
     """
 
     def __init__(self, path: Path, *, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
+        self.path = Path(path)
         self.num_threads = num_threads or os.cpu_count() or 1
-        self.interpreter = Interpreter(model_path=str(path), num_threads=self.num_threads)
-        keys = list(self.interpreter.get_signature_list())
-        if not keys:
-            raise ZooError(f"{path}: no signature in the flatbuffer; re-export it with zoo.")
-        self.signature = self.interpreter.get_signature_runner(
-            SERVING_SIGNATURE if SERVING_SIGNATURE in keys else keys[0]
-        )
+        self._model = self.path.read_bytes()  # shared by every thread's interpreter
+        self._local = threading.local()
         details = self.signature.get_input_details()
         self.input_dtypes = {name: np.dtype(d["dtype"]) for name, d in details.items()}
         batch_dims = {int(d["shape_signature"][0]) for d in details.values()}
         self.fixed_batch = None if -1 in batch_dims else max(batch_dims)
+        declared = {
+            name: runtime_signature(name, d["shape_signature"], dtype_name(d["dtype"]))
+            for name, d in details.items()
+        }
+        self.contract: Contract = resolve(self.path, declared, "LiteRT")
+
+    @property
+    def interpreter(self) -> Any:
+        """The calling thread's LiteRT ``Interpreter`` (made on the thread's first use)."""
+        _ = self.signature  # makes the calling thread's interpreter on its first use
+        return self._local.interpreter
+
+    @property
+    def signature(self) -> Any:
+        """The calling thread's signature runner (its interpreter made on first use)."""
+        runner = getattr(self._local, "signature", None)
+        if runner is not None:
+            return runner
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=self._model, num_threads=self.num_threads)
+        keys = list(interpreter.get_signature_list())
+        if not keys:
+            raise ZooError(f"{self.path}: no signature in the flatbuffer; re-export it with zoo.")
+        runner = interpreter.get_signature_runner(
+            SERVING_SIGNATURE if SERVING_SIGNATURE in keys else keys[0]
+        )
+        self._local.interpreter, self._local.signature = interpreter, runner
+        return runner
 
     def prepare(self, inputs: Arrays) -> list[Arrays]:
         """Named NumPy inputs → list of interpreter-ready chunks (dtype cast, contiguous).
 
         Raises:
-            ZooError: input names differ from the model's, batch sizes differ between
-                inputs, or the batch is not a multiple of a fixed batch size.
+            InputContractError: names, dtypes or shapes differ from the contract, or batch
+                sizes differ between inputs.
+            ZooError: an empty batch, or a batch that is not a multiple of a fixed batch
+                size.
         """
-        if set(inputs) != set(self.input_dtypes):
-            raise ZooError(
-                f"tflite: received inputs {sorted(inputs)}, the model expects "
-                f"{sorted(self.input_dtypes)}; pass a dict keyed by those names."
-            )
+        checked = self.contract.check(inputs)
         arrays = {
-            name: np.ascontiguousarray(inputs[name], dtype=dtype)
+            name: np.ascontiguousarray(checked[name], dtype=dtype)
             for name, dtype in self.input_dtypes.items()
         }
-        sizes = {name: a.shape[0] if a.ndim else 0 for name, a in arrays.items()}
-        batch = next(iter(sizes.values()))
-        if len(set(sizes.values())) != 1 or batch < 1:
-            raise ZooError(
-                f"tflite: inputs have batch sizes {sizes}; expected one batch size >= 1 "
-                "shared by every input."
-            )
+        batch = next(iter(arrays.values())).shape[0]
+        if batch < 1:
+            raise ZooError("tflite: received an empty batch (0 rows); expected a batch size >= 1.")
         step = self.fixed_batch or batch
         if batch % step:
             raise ZooError(
@@ -150,8 +175,9 @@ class TFLiteRunner:
         return [{k: v[i : i + step] for k, v in arrays.items()} for i in range(0, batch, step)]
 
     def run(self, prepared: list[Arrays]) -> Arrays:
-        """Invoke once per chunk; return named outputs concatenated along the batch axis."""
-        outs = [self.signature(**chunk) for chunk in prepared]
+        """Invoke once per chunk (this thread's interpreter); named outputs concatenated."""
+        runner = self.signature
+        outs = [runner(**chunk) for chunk in prepared]
         if len(outs) == 1:
             return outs[0]
         return {name: np.concatenate([o[name] for o in outs]) for name in outs[0]}
