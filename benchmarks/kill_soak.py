@@ -131,9 +131,13 @@ def _self_kill_at(step: str) -> None:
     def die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
+    moved_aside: list[str] = []  # the old set this export's own swap moved aside
+
     def replace(src: Any, dst: Any) -> None:
         real_replace(src, dst)
         src_name, dst_name = Path(src).name, Path(dst).name
+        if ".old-" in dst_name:
+            moved_aside.append(dst_name)
         if step == "after_manifest" and dst_name == MANIFEST:
             die()
         if step == "after_old_moved" and ".old-" in dst_name:
@@ -142,7 +146,8 @@ def _self_kill_at(step: str) -> None:
             die()
 
     def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
-        if step == "during_old_cleanup" and ".old-" in Path(path).name:
+        # Not a stale old set the recovery removes (left by an earlier kill): this swap's own.
+        if step == "during_old_cleanup" and Path(path).name in moved_aside:
             files = sorted(p for p in Path(path).rglob("*") if p.is_file())
             for f in files[: max(1, len(files) // 2)]:
                 f.unlink()
