@@ -11,17 +11,10 @@ from typing import Any
 
 def cpu_info() -> dict[str, Any]:
     """CPU model and the SIMD flags that matter for inference speed."""
-    model = platform.processor() or "unknown"
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+    from zoo.process import read_cpuinfo
+
+    found, flags = read_cpuinfo()
+    model = found or platform.processor() or "unknown"
     wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"]
     return {"model": model, "flags": [f for f in wanted if f in flags], "cores": os.cpu_count()}
 

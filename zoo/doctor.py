@@ -115,16 +115,9 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
         >>> sorted(cpu_info())
         ['cores', 'features', 'machine', 'model', 'usable_cores']
     """
-    model, flags = "", set[str]()
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and not model:
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+    from zoo.process import read_cpuinfo
+
+    model, flags = read_cpuinfo(cpuinfo)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "model": model or platform.processor() or "unknown",

@@ -1,4 +1,4 @@
-"""Facts about this process: resident memory, its peak, the protobuf runtime; heap trimming.
+"""Facts about this process and machine: memory, protobuf runtime, CPU flags; heap trimming.
 
 Shared by the exporters (memory per export stage) and the benchmark worker (memory per
 backend). Linux reads ``/proc/self``; elsewhere the figures fall back or are ``None``.
@@ -79,3 +79,27 @@ def trim_heap() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
+    """The CPU model name and feature flags from ``/proc/cpuinfo`` (first CPU listed).
+
+    Shared by ``zoo doctor`` and the benchmark fingerprint. Off Linux (no such file) the
+    model is ``""`` and the flags are empty.
+
+    Example:
+        >>> model, flags = read_cpuinfo()
+        >>> isinstance(model, str) and isinstance(flags, set)
+        True
+    """
+    model, flags = "", set[str]()
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return model, flags
