@@ -1,4 +1,4 @@
-"""Pieces several families share: the classifier head, its compile setup, token checks.
+"""Pieces families share: image conv stack, classifier head and compile setup, token checks.
 
 Like every family module, nothing here imports Keras at module level.
 """
@@ -63,3 +63,20 @@ def check_tokens(tokens: InputSpec, vocab_size: int) -> None:
             f"token ids must lie in [0, vocab_size={vocab_size}), received "
             f"{list(tokens.range)}; lower the range or raise params.vocab_size.",
         )
+
+
+def image_conv_stack(image: Any, *, scale: float, filters: list[int], kernel_size: int) -> Any:
+    """``Rescaling`` then one same-padded ReLU ``Conv2D`` + 2×2 max pool per entry of ``filters``.
+
+    Layer names (``image_rescale``, ``image_conv{i}``, ``image_pool{i}``) are the same in
+    every family that uses it, so weights load by name across them.
+    """
+    from keras import layers
+
+    x = layers.Rescaling(scale, name="image_rescale")(image)
+    for i, n in enumerate(filters, start=1):
+        x = layers.Conv2D(n, kernel_size, padding="same", activation="relu", name=f"image_conv{i}")(
+            x
+        )
+        x = layers.MaxPooling2D(2, name=f"image_pool{i}")(x)
+    return x

@@ -34,7 +34,7 @@ from pydantic import Field
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
 from zoo.errors import ZooError
-from zoo.families._common import check_tokens
+from zoo.families._common import check_tokens, image_conv_stack
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Direction = Literal["image_to_text", "text_to_image"]
@@ -181,12 +181,9 @@ def _encoder(p: CrossModalMappingParams, x: Any) -> Any:
     from keras import layers
 
     if p.direction == "image_to_text":
-        h = layers.Rescaling(p.image_scale, name="image_rescale")(x)
-        for i, filters in enumerate(p.conv_filters, start=1):
-            h = layers.Conv2D(
-                filters, p.kernel_size, padding="same", activation="relu", name=f"image_conv{i}"
-            )(h)
-            h = layers.MaxPooling2D(2, name=f"image_pool{i}")(h)
+        h = image_conv_stack(
+            x, scale=p.image_scale, filters=p.conv_filters, kernel_size=p.kernel_size
+        )
         h = layers.GlobalAveragePooling2D(name="image_gap")(h)
     else:
         h = layers.Embedding(p.vocab_size, p.embedding_dim, name="token_embedding")(x)

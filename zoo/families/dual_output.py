@@ -20,7 +20,7 @@ from pydantic import Field
 
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
-from zoo.families._common import check_tokens
+from zoo.families._common import check_tokens, image_conv_stack
 
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -100,12 +100,9 @@ def build(p: DualOutputParams, inputs: dict[str, InputSpec], name: str) -> Any:
     image = keras.Input(shape=inputs["image"].shape, dtype=inputs["image"].dtype, name="image")
     tokens = keras.Input(shape=inputs["tokens"].shape, dtype=inputs["tokens"].dtype, name="tokens")
 
-    x = layers.Rescaling(p.image_scale, name="image_rescale")(image)
-    for i, filters in enumerate(p.conv_filters, start=1):
-        x = layers.Conv2D(
-            filters, p.kernel_size, padding="same", activation="relu", name=f"image_conv{i}"
-        )(x)
-        x = layers.MaxPooling2D(2, name=f"image_pool{i}")(x)
+    x = image_conv_stack(
+        image, scale=p.image_scale, filters=p.conv_filters, kernel_size=p.kernel_size
+    )
     x = layers.GlobalAveragePooling2D(name="image_gap")(x)
     if p.image_dense_units:
         x = layers.Dense(p.image_dense_units, activation="relu", name="image_dense")(x)

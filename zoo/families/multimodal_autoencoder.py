@@ -38,7 +38,7 @@ from pydantic import Field
 from zoo._family import Params, SpecProblem, register_family
 from zoo._recipe import InputSpec
 from zoo.errors import ZooError
-from zoo.families._common import check_tokens
+from zoo.families._common import check_tokens, image_conv_stack
 
 if TYPE_CHECKING:
     import numpy as np
@@ -325,12 +325,9 @@ def _graph(p: MultimodalAutoencoderParams, x: dict[str, Any], shape: list[int]) 
 def _image_tower(p: MultimodalAutoencoderParams, image: Any) -> Any:
     from keras import layers
 
-    x = layers.Rescaling(p.image_scale, name="image_rescale")(image)
-    for i, filters in enumerate(p.conv_filters, start=1):
-        x = layers.Conv2D(
-            filters, p.kernel_size, padding="same", activation="relu", name=f"image_conv{i}"
-        )(x)
-        x = layers.MaxPooling2D(2, name=f"image_pool{i}")(x)
+    x = image_conv_stack(
+        image, scale=p.image_scale, filters=p.conv_filters, kernel_size=p.kernel_size
+    )
     return layers.Flatten(name="image_flatten")(x)
 
 
